@@ -1,0 +1,53 @@
+# lineage-intake. The two commands a new user needs are `make run` and `make test`; both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 3000
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test unit lint format bench demo clean
+
+help:
+	@echo "make run    serve the whole pipeline locally on 127.0.0.1:$(PORT) (no Docker, no AWS account)"
+	@echo "make test   lint, cfn-lint and every test (unit, integration, e2e)"
+	@echo "make lint   ruff, mypy and cfn-lint only"
+	@echo "make bench  benchmarks, each figure next to its anchor"
+	@echo "make demo   post real events with openlineage-python to a running 'make run' and show the lineage"
+
+$(STAMP): requirements.txt requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -c requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/cfn-lint template.yaml
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit tests/integration
+
+run: $(STAMP)
+	$(BIN)/python -m lineage_intake.local.stack --port $(PORT)
+
+demo: $(STAMP)
+	$(BIN)/python -m lineage_intake.local.demo
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache .aws-sam

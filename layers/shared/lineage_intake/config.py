@@ -1,0 +1,52 @@
+"""Environment configuration, validated once at cold start with pydantic.
+
+Each function reads only the variables it needs. A missing or malformed variable fails the cold start
+with a message that names the variable, instead of failing on the first request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+T = TypeVar("T", bound="_Settings")
+
+
+class ConfigurationError(RuntimeError):
+    """The function's environment is incomplete or invalid."""
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def from_env(cls: type[T], env: Mapping[str, str] | None = None) -> T:
+        source = os.environ if env is None else env
+        try:
+            return cls.model_validate(dict(source))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigurationError(f"{cls.__name__}: invalid environment: {problems}") from exc
+
+
+class IngestSettings(_Settings):
+    events_table: str = Field(alias="EVENTS_TABLE", min_length=1)
+    body_bucket: str = Field(alias="BODY_BUCKET", min_length=1)
+    max_body_bytes: int = Field(alias="MAX_BODY_BYTES", default=10 * 1024 * 1024, ge=1024)
+    max_batch_events: int = Field(alias="MAX_BATCH_EVENTS", default=500, ge=1, le=10_000)
+    event_retention_days: int = Field(alias="EVENT_RETENTION_DAYS", default=365, ge=0)
+
+
+class AuthorizerSettings(_Settings):
+    tokens_table: str = Field(alias="TOKENS_TABLE", min_length=1)
+
+
+class MergeSettings(_Settings):
+    events_table: str = Field(alias="EVENTS_TABLE", min_length=1)
+    lineage_table: str = Field(alias="LINEAGE_TABLE", min_length=1)
+    body_bucket: str = Field(alias="BODY_BUCKET", min_length=1)

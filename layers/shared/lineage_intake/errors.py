@@ -1,0 +1,83 @@
+"""Domain exceptions. Handlers map these to HTTP status codes in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DomainError(Exception):
+    """Base class of every error the domain raises on purpose."""
+
+    reason: str = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem in a request body, located by a field path such as ``run.runId``."""
+
+    path: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+
+class InvalidEvent(DomainError):
+    """The body is not a valid OpenLineage event (400)."""
+
+    reason = "invalid_event"
+
+    def __init__(self, message: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class MalformedBody(DomainError):
+    """The body cannot be decoded: bad base64, bad gzip, not UTF-8, not JSON (400)."""
+
+    reason = "malformed_body"
+
+
+class PayloadTooLarge(DomainError):
+    """The body, once decompressed, or the batch is over its configured cap (413)."""
+
+    reason = "payload_too_large"
+
+
+class UnsupportedMediaType(DomainError):
+    """Unsupported Content-Type, charset or Content-Encoding (415)."""
+
+    reason = "unsupported_media_type"
+
+
+class Forbidden(DomainError):
+    """The token may not write into the event's namespace (403)."""
+
+    reason = "forbidden"
+
+
+class DuplicateItem(DomainError):
+    """A conditional write found the item already there (the storage layer's view of a retry)."""
+
+    reason = "duplicate"
+
+
+class ConflictError(DomainError):
+    """A conditional update lost a race against a newer write."""
+
+    reason = "conflict"
+
+
+class StorageUnavailable(DomainError):
+    """Storage throttled or could not be reached: the caller should retry later (503)."""
+
+    reason = "storage_unavailable"
+
+    def __init__(self, message: str, retry_after_seconds: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+

@@ -1,0 +1,1 @@
+"""Local stand-ins for AWS: template reader, local stack (development and tests only)."""

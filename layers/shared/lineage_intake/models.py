@@ -1,0 +1,227 @@
+"""OpenLineage event models (spec 2-0-2): strict core fields, open facets.
+
+- The core fields (namespaces, names, runId, eventType, eventTime, producer) are strict: a number where a
+  string belongs is an error, never coerced.
+- Facets are open: any facet name is accepted, and every facet is kept verbatim. A handful of well-known
+  facets that lineage depends on get a structural check (see ``facets``), with field paths in the error.
+- The kind of event is decided the way the spec's ``oneOf`` does: ``run`` and ``job`` make a RunEvent,
+  ``dataset`` a DatasetEvent, ``job`` without ``run`` a JobEvent.
+
+Leniencies (each listed in the README): a missing ``schemaURL`` or ``producer``, facets without
+``_producer``/``_schemaURL``, an ``eventTime`` without offset (read as UTC) or with nanoseconds (truncated
+to microseconds), a ``runId`` that is not a UUID (mapped to a name-based UUID, as Java's
+``UUID.nameUUIDFromBytes`` does), upper-case UUIDs (lower-cased), and unknown top-level keys (kept).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
+
+from lineage_intake.errors import FieldError, InvalidEvent
+from lineage_intake.facets import check_known_facets
+
+SPEC_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
+RUN_STATES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
+TERMINAL_STATES = frozenset({"COMPLETE", "ABORT", "FAIL"})
+MAX_ERRORS = 50
+
+EventType = Literal["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"]
+Name = Annotated[StrictStr, Field(min_length=1)]
+Facets = dict[str, dict[str, Any] | None]
+
+_TIME_RE = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<h>\d{2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<frac>\d+))?)?"
+    r"(?P<tz>[Zz]|[+-]\d{2}(?::?\d{2})?)?$"
+)
+
+
+def parse_event_time(value: str) -> datetime:
+    """ISO 8601 to an aware UTC datetime. No offset means UTC; digits past microseconds are dropped."""
+    match = _TIME_RE.match(value.strip())
+    if not match:
+        raise ValueError("must be an ISO 8601 date-time such as 2024-01-31T12:00:00.000Z")
+    year, month, day = (int(x) for x in match["date"].split("-"))
+    frac = (match["frac"] or "0")[:6].ljust(6, "0")
+    try:
+        naive = datetime(year, month, day, int(match["h"]), int(match["m"]), int(match["s"] or 0), int(frac))
+    except ValueError as exc:
+        raise ValueError(f"is not a valid date-time: {exc}") from None
+    tz = match["tz"]
+    if tz is None or tz in ("Z", "z"):
+        offset = timezone.utc
+    else:
+        sign = 1 if tz[0] == "+" else -1
+        digits = tz[1:].replace(":", "")
+        hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+        if hours > 23 or minutes > 59:
+            raise ValueError("has an invalid UTC offset")
+        offset = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    try:
+        return naive.replace(tzinfo=offset).astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
+
+
+def format_event_time(value: datetime) -> str:
+    """Fixed-width UTC form, so that string order is time order (used in sort keys)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def normalize_run_id(value: str) -> str:
+    """Lower-case canonical UUID; a non-UUID is mapped to a name-based (type 3) UUID of its UTF-8 bytes."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        digest = bytearray(hashlib.md5(value.encode("utf-8"), usedforsecurity=False).digest())
+        digest[6] = (digest[6] & 0x0F) | 0x30
+        digest[8] = (digest[8] & 0x3F) | 0x80
+        return str(uuid.UUID(bytes=bytes(digest)))
+
+
+class _Open(BaseModel):
+    """Unknown keys are kept, never dropped."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Job(_Open):
+    namespace: Name
+    name: Name
+    facets: Facets = Field(default_factory=dict)
+
+
+class Run(_Open):
+    runId: Name
+    facets: Facets = Field(default_factory=dict)
+
+
+class Dataset(_Open):
+    namespace: Name
+    name: Name
+    facets: Facets = Field(default_factory=dict)
+
+
+class InputDataset(Dataset):
+    inputFacets: Facets = Field(default_factory=dict)
+
+
+class OutputDataset(Dataset):
+    outputFacets: Facets = Field(default_factory=dict)
+
+
+class _BaseEvent(_Open):
+    eventTime: datetime
+    producer: StrictStr = "unknown"
+    schemaURL: StrictStr | None = None
+
+    @field_validator("eventTime", mode="before")
+    @classmethod
+    def _event_time(cls, value: Any) -> datetime:
+        if not isinstance(value, str):
+            raise ValueError("must be a string holding an ISO 8601 date-time")
+        return parse_event_time(value)
+
+
+class RunEvent(_BaseEvent):
+    kind: Literal["RUN"] = Field(default="RUN", exclude=True)
+    eventType: EventType | None = None
+    run: Run
+    job: Job
+    inputs: list[InputDataset] = Field(default_factory=list)
+    outputs: list[OutputDataset] = Field(default_factory=list)
+
+
+class DatasetEvent(_BaseEvent):
+    kind: Literal["DATASET"] = Field(default="DATASET", exclude=True)
+    dataset: Dataset
+
+
+class JobEvent(_BaseEvent):
+    kind: Literal["JOB"] = Field(default="JOB", exclude=True)
+    eventType: EventType | None = None
+    job: Job
+    inputs: list[InputDataset] = Field(default_factory=list)
+    outputs: list[OutputDataset] = Field(default_factory=list)
+
+
+AnyEvent = RunEvent | DatasetEvent | JobEvent
+
+
+def field_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    """``('outputs', 0, 'outputFacets', 'x')`` -> ``outputs[0].outputFacets.x``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(body)"
+
+
+def clean_message(msg: str) -> str:
+    return msg.removeprefix("Value error, ")
+
+
+def _errors_from(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[FieldError]:
+    errors = []
+    for err in exc.errors(include_url=False):
+        msg = clean_message(err["msg"])
+        if err["type"] == "literal_error" and err["loc"] and err["loc"][-1] == "eventType":
+            msg = f"must be one of {', '.join(RUN_STATES)} (got {err['input']!r})"
+        errors.append(FieldError(field_path(prefix + tuple(err["loc"])), msg))
+    return errors
+
+
+def event_model_for(raw: dict[str, Any]) -> type[AnyEvent]:
+    if "run" in raw:
+        return RunEvent
+    if "dataset" in raw:
+        return DatasetEvent
+    if "job" in raw:
+        return JobEvent
+    raise InvalidEvent(
+        "the body is not an OpenLineage event: a RunEvent needs 'run' and 'job', a DatasetEvent needs "
+        "'dataset', a JobEvent needs 'job'",
+        [FieldError("(body)", "expected the keys run and job, dataset, or job")],
+    )
+
+
+def parse_event(raw: Any) -> AnyEvent:
+    """Validate a decoded JSON value as an OpenLineage event, or raise ``InvalidEvent`` with field paths."""
+    if not isinstance(raw, dict):
+        raise InvalidEvent(
+            f"an event must be a JSON object, not {type(raw).__name__}",
+            [FieldError("(body)", "expected a JSON object")],
+        )
+    model = event_model_for(raw)
+    try:
+        event = model.model_validate(raw)
+    except ValidationError as exc:
+        errors = _errors_from(exc)
+        raise InvalidEvent(_summary(model, errors), errors[:MAX_ERRORS]) from None
+    errors = check_known_facets(event)
+    if errors:
+        raise InvalidEvent(_summary(model, errors), errors[:MAX_ERRORS])
+    return event
+
+
+def _summary(model: type[AnyEvent], errors: list[FieldError]) -> str:
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"invalid {model.__name__}: {first.path}: {first.message}{more}"
+
+
+def job_type_facet(event: AnyEvent) -> dict[str, Any]:
+    job = getattr(event, "job", None)
+    facet = job.facets.get("jobType") if job is not None else None
+    return facet if isinstance(facet, dict) else {}
+
+
+def default_schema_url(event: AnyEvent) -> str:
+    return f"{SPEC_URL}#/$defs/{type(event).__name__}"
