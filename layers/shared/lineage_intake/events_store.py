@@ -1,0 +1,263 @@
+"""The Events table and the body bucket: one item per accepted event, written exactly once.
+
+- The item is written with ``attribute_not_exists(pk)``: a retried delivery of the same event has the same
+  key (partition from the names, sort key from eventTime and the content digest), so the condition fails,
+  nothing is written, and no second stream record reaches the merge.
+- The body is stored compressed (zlib with a preset dictionary of OpenLineage vocabulary). When the item
+  would pass ``MAX_INLINE_ITEM_BYTES``, the body goes to S3 first and the item points to it, so an accepted
+  event never points to a missing object.
+- DynamoDB and S3 errors are translated here into domain exceptions: a failed condition into
+  ``DuplicateItem``, throttling, 5xx and connection failures into ``StorageUnavailable``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lineage_intake.errors import DuplicateItem, StorageUnavailable
+
+MAX_INLINE_ITEM_BYTES = 350_000
+BODY_ENCODING = "zlib-d1"
+
+RETRYABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "TransactionConflictException",
+        "LimitExceededException",
+        "SlowDown",
+        "InternalError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "503",
+        "500",
+    }
+)
+
+# A preset dictionary of the strings every OpenLineage event repeats. zlib looks back into it, so small
+# events (most of them are 0.5-3 KB) compress to a fraction of their plain-zlib size. Never edit it: stored
+# bodies name the dictionary they were written with (``bodyEnc``); add a new one with a new name instead.
+_ZDICT_V1 = (
+    b'"inputFacets":{},"outputFacets":{},"facets":{},"inputs":[],"outputs":[],'
+    b'"dataQualityMetrics":{"rowCount":,"bytes":,"columnMetrics":{"nullCount":,"distinctCount":'
+    b'"outputStatistics":{"rowCount":,"size":,"fileCount":'
+    b'"columnLineage":{"fields":{"inputFields":[{"namespace":"","name":"","field":"","transformations":'
+    b'[{"type":"DIRECT","subtype":"IDENTITY","description":"","masking":false}]}]}},'
+    b'"symlinks":{"identifiers":[{"namespace":"","name":"","type":"TABLE"}]},'
+    b'"dataSource":{"name":"","uri":""},"storage":{"storageLayer":"","fileFormat":""},'
+    b'"lifecycleStateChange":{"lifecycleStateChange":"OVERWRITE"},"version":{"datasetVersion":""},'
+    b'"documentation":{"description":""},"ownership":{"owners":[{"name":"","type":""}]},'
+    b'"sourceCodeLocation":{"type":"git","url":"","repoUrl":"","path":"","version":"","branch":""},'
+    b'"sql":{"query":"SELECT * FROM ","dialect":""},'
+    b'"processing_engine":{"version":"","name":"","openlineageAdapterVersion":""},'
+    b'"nominalTime":{"nominalStartTime":"","nominalEndTime":""},'
+    b'"errorMessage":{"message":"","programmingLanguage":"","stackTrace":""},'
+    b'"jobType":{"processingType":"BATCH","integration":"SPARK","jobType":"JOB"},'
+    b'"jobType":{"processingType":"STREAMING","integration":"FLINK","jobType":"JOB"},'
+    b'"jobType":{"processingType":"BATCH","integration":"AIRFLOW","jobType":"TASK"},'
+    b'"jobType":{"processingType":"BATCH","integration":"DBT","jobType":"MODEL"},'
+    b'"parent":{"run":{"runId":""},"job":{"namespace":"","name":""},"root":{"run":{"runId":""},'
+    b'"job":{"namespace":"","name":""}}},'
+    b'"schema":{"fields":[{"name":"","type":"string","description":""},{"name":"id","type":"integer"},'
+    b'{"name":"","type":"varchar"},{"name":"","type":"timestamp"},{"name":"","type":"decimal"}]},'
+    b'"_schemaURL":"https://openlineage.io/spec/facets/1-0-0/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet"'
+    b'"_schemaURL":"https://openlineage.io/spec/facets/1-0-1/DatasourceDatasetFacet.json#/$defs/'
+    b'"_schemaURL":"https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json#/$defs/'
+    b'"_schemaURL":"https://openlineage.io/spec/facets/1-0-0/ParentRunFacet.json#/$defs/ParentRunFacet"'
+    b'"_schemaURL":"https://openlineage.io/spec/facets/2-0-3/JobTypeJobFacet.json#/$defs/JobTypeJobFacet"'
+    b'"_schemaURL":"https://openlineage.io/spec/facets/1-1-0/SQLJobFacet.json#/$defs/SQLJobFacet"'
+    b'"_producer":"https://github.com/OpenLineage/OpenLineage/tree/1.0.0/integration/spark",'
+    b'"_producer":"https://github.com/apache/airflow/tree/providers-openlineage/",'
+    b'"_producer":"https://github.com/OpenLineage/OpenLineage/tree/1.0.0/integration/dbt",'
+    b'"_producer":"https://github.com/OpenLineage/OpenLineage/tree/1.0.0/client/python",'
+    b'"_producer":"https://github.com/OpenLineage/OpenLineage/blob/v1-0-0/client",'
+    b'"eventType":"RUNNING","eventType":"START","eventType":"FAIL","eventType":"COMPLETE",'
+    b'"schemaURL":"https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",'
+    b'"producer":"https://github.com/OpenLineage/OpenLineage/tree/1.0.0/client/python",'
+    b'"eventTime":"2024-01-01T00:00:00.000000Z","run":{"runId":"","facets":{}},'
+    b'"job":{"namespace":"","name":"","facets":{}},'
+    b'"inputs":[{"namespace":"","name":"","facets":{},"inputFacets":{}}],'
+    b'"outputs":[{"namespace":"","name":"","facets":{},"outputFacets":{}}]}'
+)
+_ZDICTS = {BODY_ENCODING: _ZDICT_V1}
+
+
+def encode_body(plain: bytes) -> bytes:
+    compressor = zlib.compressobj(level=9, wbits=15, zdict=_ZDICT_V1)
+    return compressor.compress(plain) + compressor.flush()
+
+
+def decode_body(stored: bytes, encoding: str = BODY_ENCODING) -> bytes:
+    zdict = _ZDICTS.get(encoding)
+    if zdict is None:
+        raise ValueError(f"unknown body encoding {encoding!r}")
+    decompressor = zlib.decompressobj(wbits=15, zdict=zdict)
+    return decompressor.decompress(stored) + decompressor.flush()
+
+
+def _attr(value: Any) -> dict[str, Any]:
+    if isinstance(value, bytes):
+        return {"B": value}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    return {"S": str(value)}
+
+
+def _plain(attr: Mapping[str, Any]) -> Any:
+    ((kind, value),) = attr.items()
+    if kind == "N":
+        return int(value) if value.lstrip("-").isdigit() else float(value)
+    if kind == "BOOL":
+        return bool(value)
+    if kind == "B":
+        return value if isinstance(value, bytes) else bytes(value)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {k: _plain(v) for k, v in value.items()}
+    if kind == "L":
+        return [_plain(v) for v in value]
+    if kind in ("SS", "NS", "BS"):
+        return list(value)
+    return value
+
+
+def from_dynamodb(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Low-level attribute values (``{"S": ...}``), as the client and stream records give them, to plain."""
+    return {key: _plain(value) for key, value in item.items()}
+
+
+def item_size(attributes: Mapping[str, Any]) -> int:
+    """DynamoDB's item size: attribute names plus values (strings in UTF-8, numbers about 1 byte/2 digits)."""
+    size = 0
+    for name, value in attributes.items():
+        size += len(name.encode("utf-8"))
+        if isinstance(value, bytes):
+            size += len(value)
+        elif isinstance(value, bool):
+            size += 1
+        elif isinstance(value, int):
+            size += 1 + (len(str(abs(value))) + 1) // 2
+        else:
+            size += len(str(value).encode("utf-8"))
+    return size
+
+
+def write_units(attributes: Mapping[str, Any]) -> int:
+    """Write request units of a PutItem: one per started KiB."""
+    return max(1, -(-item_size(attributes) // 1024))
+
+
+@dataclass
+class EventsStore:
+    """Repository of the Events table and the body bucket.
+
+    Clients are passed in (created lazily by the handler), so the store is testable on moto and with fakes.
+    """
+
+    dynamodb: Any
+    table: str
+    bucket: str
+    s3_factory: Callable[[], Any]
+
+    # ------------------------------------------------------------------ writes
+    def put_new(self, attributes: dict[str, Any], body: bytes) -> int:
+        """Store one event item with its compressed body; S3 first when it is too large for the item.
+
+        Returns the number of bytes of the stored (compressed) body. Raises ``DuplicateItem`` when the
+        event is already stored, ``StorageUnavailable`` when storage throttles or cannot be reached.
+        """
+        compressed = encode_body(body)
+        item = dict(attributes)
+        item["bodyEnc"] = BODY_ENCODING
+        if item_size(item) + len("body") + len(compressed) > MAX_INLINE_ITEM_BYTES:
+            key = f"bodies/{item['eventId']}"
+            self._s3_put(key, compressed)
+            item["bodyRef"] = f"s3://{self.bucket}/{key}"
+        else:
+            item["body"] = compressed
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item={name: _attr(value) for name, value in item.items()},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except Exception as exc:
+            raise translate_error(exc, duplicate_message="event already stored") from exc
+        return len(compressed)
+
+    def _s3_put(self, key: str, data: bytes) -> None:
+        try:
+            self.s3_factory().put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType="application/octet-stream",
+                ContentEncoding="identity",
+                Metadata={"body-encoding": BODY_ENCODING},
+            )
+        except Exception as exc:
+            raise translate_error(exc) from exc
+
+    # ------------------------------------------------------------------ reads
+    def query_partition(self, pk: str, page_size: int = 500) -> Iterator[dict[str, Any]]:
+        """Every item of one partition in sort-key (eventTime) order: one paged, consistent Query."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
+            "ConsistentRead": True,
+            "Limit": page_size,
+        }
+        while True:
+            try:
+                page = self.dynamodb.query(**kwargs)
+            except Exception as exc:
+                raise translate_error(exc) from exc
+            for raw in page.get("Items", []):
+                yield from_dynamodb(raw)
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def load_body(self, item: Mapping[str, Any]) -> bytes:
+        """The event's JSON bytes, from the item or, when offloaded, from S3."""
+        encoding = str(item.get("bodyEnc", BODY_ENCODING))
+        if "body" in item:
+            return decode_body(bytes(item["body"]), encoding)
+        ref = str(item["bodyRef"])
+        bucket, _, key = ref.removeprefix("s3://").partition("/")
+        try:
+            data = self.s3_factory().get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            raise translate_error(exc) from exc
+        return decode_body(data, encoding)
+
+
+def translate_error(exc: Exception, duplicate_message: str = "item already exists") -> Exception:
+    """Map boto errors to domain errors. Unknown errors are returned unchanged (they are bugs: 500)."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code == "ConditionalCheckFailedException":
+            return DuplicateItem(duplicate_message)
+        if code in RETRYABLE_CODES or status >= 500:
+            return StorageUnavailable(f"storage is throttled or unavailable ({code or status}); retry later")
+        return exc
+    if isinstance(exc, ConnectionError | HTTPClientError):  # includes connect and read timeouts
+        return StorageUnavailable(f"storage could not be reached ({type(exc).__name__}); retry later")
+    return exc

@@ -1,0 +1,331 @@
+"""The ingest use case: decode, validate, authorise and store OpenLineage events, one item per event.
+
+The service never talks HTTP and never imports Powertools: the handler gives it the request parts and a
+``Reporter`` that turns each event's ``Outcome`` into one log line and its metrics, and maps the domain
+exceptions it raises to status codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from lineage_intake import keys
+from lineage_intake.body import decode_body, parse_json
+from lineage_intake.config import IngestSettings
+from lineage_intake.errors import (
+    DomainError,
+    DuplicateItem,
+    FieldError,
+    InvalidEvent,
+    PayloadTooLarge,
+    StorageUnavailable,
+)
+from lineage_intake.events_store import EventsStore
+from lineage_intake.models import (
+    MAX_ERRORS,
+    AnyEvent,
+    DatasetEvent,
+    JobEvent,
+    RunEvent,
+    format_event_time,
+    job_type_facet,
+    normalize_run_id,
+    parse_event,
+)
+from lineage_intake.principal import Principal
+
+Status = Literal["accepted", "duplicate", "rejected"]
+
+
+@dataclass
+class Outcome:
+    """What happened to one event: the content of its log line and its metrics."""
+
+    status: Status
+    reason: str | None = None
+    message: str | None = None
+    kind: str | None = None
+    event_id: str | None = None
+    namespace: str | None = None
+    job: str | None = None
+    dataset: str | None = None
+    run_id: str | None = None
+    event_type: str | None = None
+    event_time: str | None = None
+    integration: str | None = None
+    producer: str | None = None
+    bytes: int = 0
+    stored_bytes: int = 0
+    errors: list[FieldError] = field(default_factory=list)
+    retriable: bool = False
+    error: DomainError | None = field(default=None, repr=False, compare=False)
+
+    def log_fields(self) -> dict[str, Any]:
+        fields = {
+            "outcome": self.status,
+            "reason": self.reason,
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "job": self.job,
+            "dataset": self.dataset,
+            "runId": self.run_id,
+            "eventType": self.event_type,
+            "eventTime": self.event_time,
+            "integration": self.integration,
+            "producer": self.producer,
+            "bytes": self.bytes,
+            "storedBytes": self.stored_bytes,
+            "eventId": self.event_id,
+        }
+        if self.message:
+            fields["detail"] = self.message
+        if self.errors:
+            fields["errors"] = [e.as_dict() for e in self.errors[:5]]
+        return {k: v for k, v in fields.items() if v is not None}
+
+
+class Reporter(Protocol):
+    def __call__(self, outcome: Outcome) -> None: ...
+
+
+@dataclass
+class Request:
+    """The parts of an HTTP request that ingest needs (header names lower-case)."""
+
+    body: str | None
+    is_base64: bool
+    headers: Mapping[str, str]
+    principal: Principal
+
+
+@dataclass
+class BatchResult:
+    outcomes: list[Outcome]
+    failed: list[tuple[int, Outcome]]
+
+    @property
+    def retriable(self) -> bool:
+        return any(o.retriable for _, o in self.failed)
+
+    def summary(self) -> dict[str, int]:
+        accepted = sum(1 for o in self.outcomes if o.status == "accepted")
+        duplicate = sum(1 for o in self.outcomes if o.status == "duplicate")
+        retriable = sum(1 for _, o in self.failed if o.retriable)
+        return {
+            "received": len(self.outcomes),
+            "accepted": accepted,
+            "duplicate": duplicate,
+            "failed": len(self.failed),
+            "successful": accepted + duplicate,
+            "retriable": retriable,
+            "non_retriable": len(self.failed) - retriable,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": "partial_success" if self.failed else "success",
+            "summary": self.summary(),
+            "failed_events": [
+                {"index": i, "reason": o.message or o.reason, "retriable": o.retriable}
+                | ({"errors": [e.as_dict() for e in o.errors[:MAX_ERRORS]]} if o.errors else {})
+                for i, o in self.failed
+            ],
+        }
+
+
+def canonical_digest(raw: Any) -> str:
+    """Content digest of an event, independent of key order and white space."""
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def describe(event: AnyEvent) -> Outcome:
+    """The identifying fields of a valid event (used for keys, the item and the log line)."""
+    job_type = job_type_facet(event)
+    outcome = Outcome(
+        status="accepted",
+        kind=event.kind,
+        event_time=format_event_time(event.eventTime),
+        producer=event.producer,
+        integration=job_type.get("integration") if isinstance(job_type.get("integration"), str) else None,
+    )
+    if isinstance(event, RunEvent):
+        outcome.namespace, outcome.job = event.job.namespace, event.job.name
+        outcome.run_id = normalize_run_id(event.run.runId)
+        outcome.event_type = event.eventType or "OTHER"
+    elif isinstance(event, JobEvent):
+        outcome.namespace, outcome.job = event.job.namespace, event.job.name
+        outcome.event_type = event.eventType
+    elif isinstance(event, DatasetEvent):
+        outcome.namespace, outcome.dataset = event.dataset.namespace, event.dataset.name
+    return outcome
+
+
+def build_item(
+    event: AnyEvent,
+    outcome: Outcome,
+    *,
+    principal: Principal,
+    now: float,
+    retention_days: int,
+) -> dict[str, Any]:
+    """The Events table item of a validated event, without its body."""
+    assert outcome.event_id is not None
+    if isinstance(event, RunEvent):
+        assert outcome.namespace is not None and outcome.job is not None and outcome.run_id is not None
+        pk = keys.run_pk(outcome.namespace, outcome.job, outcome.run_id)
+    elif isinstance(event, JobEvent):
+        assert outcome.namespace is not None and outcome.job is not None
+        pk = keys.job_pk(outcome.namespace, outcome.job)
+    else:
+        assert outcome.namespace is not None and outcome.dataset is not None
+        pk = keys.dataset_pk(outcome.namespace, outcome.dataset)
+    job_type = job_type_facet(event)
+    item: dict[str, Any] = {
+        "pk": pk,
+        "sk": keys.event_sk(event.eventTime, outcome.event_id),
+        "kind": event.kind,
+        "eventId": outcome.event_id,
+        "eventTime": outcome.event_time,
+        "namespace": outcome.namespace,
+        "producer": outcome.producer,
+        "size": outcome.bytes,
+        "receivedAt": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "tokenId": principal.token_id,
+    }
+    optional = {
+        "job": outcome.job,
+        "dataset": outcome.dataset,
+        "runId": outcome.run_id,
+        "eventType": outcome.event_type,
+        "integration": outcome.integration,
+        "processingType": job_type.get("processingType"),
+        "jobType": job_type.get("jobType"),
+    }
+    item.update({k: v for k, v in optional.items() if isinstance(v, str) and v})
+    if isinstance(event, RunEvent) and event.run.runId != outcome.run_id:
+        item["runIdRaw"] = event.run.runId
+    if retention_days > 0:
+        item["expiresAt"] = int(now) + retention_days * 86_400
+    return item
+
+
+class IngestService:
+    def __init__(
+        self,
+        store: EventsStore,
+        settings: IngestSettings,
+        report: Reporter,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.report = report
+        self.clock = clock
+
+    # ------------------------------------------------------------------ routes
+    def ingest(self, request: Request) -> Outcome:
+        """POST /api/v1/lineage: one event. Raises a ``DomainError`` for anything but accepted/duplicate."""
+        try:
+            value = self._decode(request)
+            if isinstance(value, list):
+                raise InvalidEvent(
+                    "the body is a JSON array: POST arrays of events to /api/v1/lineage/batch",
+                    [FieldError("(body)", "expected a JSON object")],
+                )
+        except DomainError as exc:
+            self.report(rejected(exc))
+            raise
+        outcome = self.store_event(value, request.principal)
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome
+
+    def ingest_batch(self, request: Request) -> BatchResult:
+        """POST /api/v1/lineage/batch: each event validated and stored on its own."""
+        try:
+            value = self._decode(request)
+            if not isinstance(value, list):
+                raise InvalidEvent(
+                    "the batch body must be a JSON array of events",
+                    [FieldError("(body)", "expected a JSON array")],
+                )
+            if len(value) > self.settings.max_batch_events:
+                raise PayloadTooLarge(
+                    f"the batch holds {len(value)} events, over the limit of "
+                    f"{self.settings.max_batch_events}; split it into smaller batches"
+                )
+        except DomainError as exc:
+            self.report(rejected(exc))
+            raise
+        outcomes: list[Outcome] = []
+        failed: list[tuple[int, Outcome]] = []
+        storage_down: StorageUnavailable | None = None
+        for index, raw in enumerate(value):
+            if storage_down is not None:
+                outcome = rejected(storage_down)
+                self.report(outcome)
+            else:
+                outcome = self.store_event(raw, request.principal)
+                if outcome.reason == StorageUnavailable.reason:
+                    storage_down = StorageUnavailable(outcome.message or "storage unavailable")
+            outcomes.append(outcome)
+            if outcome.status == "rejected":
+                failed.append((index, outcome))
+        return BatchResult(outcomes, failed)
+
+    # ------------------------------------------------------------------ one event
+    def store_event(self, raw: Any, principal: Principal) -> Outcome:
+        """Validate, authorise and store one decoded event; never raises a ``DomainError``."""
+        outcome = Outcome(status="rejected")
+        try:
+            event = parse_event(raw)
+            outcome = describe(event)
+            principal.check_can_write(None if isinstance(event, DatasetEvent) else outcome.namespace)
+            plain = json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+            outcome.bytes = len(plain)
+            outcome.event_id = canonical_digest(raw)[:32]
+            now = self.clock()
+            item = build_item(
+                event, outcome, principal=principal, now=now, retention_days=self.settings.event_retention_days
+            )
+            try:
+                outcome.stored_bytes = self.store.put_new(item, plain)
+                outcome.status = "accepted"
+            except DuplicateItem:
+                outcome.status = "duplicate"
+        except DomainError as exc:
+            outcome.status = "rejected"
+            outcome.reason = exc.reason
+            outcome.message = exc.message
+            outcome.errors = list(getattr(exc, "errors", []))
+            outcome.retriable = isinstance(exc, StorageUnavailable)
+            outcome.error = exc
+        self.report(outcome)
+        return outcome
+
+    def _decode(self, request: Request) -> Any:
+        plain = decode_body(
+            request.body,
+            is_base64=request.is_base64,
+            headers=request.headers,
+            max_bytes=self.settings.max_body_bytes,
+        )
+        return parse_json(plain)
+
+
+def rejected(exc: DomainError) -> Outcome:
+    return Outcome(
+        status="rejected",
+        reason=exc.reason,
+        message=exc.message,
+        errors=list(getattr(exc, "errors", [])),
+        retriable=isinstance(exc, StorageUnavailable),
+        error=exc,
+    )
