@@ -9,15 +9,13 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from lineage_intake.local.template import ROOT, Stack
+from moto import mock_aws
 
 EVENTS_DIR = ROOT / "events"
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -114,13 +112,12 @@ def concrete_corpus_events() -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+_FLUENTD = "openlineage/events/proxy-fluentd/"
 INVALID_FIXTURES = {
-    "openlineage/events/proxy-fluentd/event_invalid_dataset_facet.json": "outputs[0].facets.ownership.owners[0].name",
-    "openlineage/events/proxy-fluentd/event_invalid_input_dataset_facet.json": "inputs[0].inputFacets.dataQualityMetrics",
-    "openlineage/events/proxy-fluentd/event_invalid_job_facet.json": "job.facets.ownership.owners[0].name",
-    "openlineage/events/proxy-fluentd/event_invalid_output_dataset_facet.json": (
-        "outputs[0].outputFacets.outputStatistics.rowCount"
-    ),
-    "openlineage/events/proxy-fluentd/event_invalid_run_facet.json": "run.facets.parent.run.runId",
-    "openlineage/events/proxy-fluentd/event_no_run_id.json": "run.runId",
+    _FLUENTD + "event_invalid_dataset_facet.json": "outputs[0].facets.ownership.owners[0].name",
+    _FLUENTD + "event_invalid_input_dataset_facet.json": "inputs[0].inputFacets.dataQualityMetrics",
+    _FLUENTD + "event_invalid_job_facet.json": "job.facets.ownership.owners[0].name",
+    _FLUENTD + "event_invalid_output_dataset_facet.json": "outputs[0].outputFacets.outputStatistics.rowCount",
+    _FLUENTD + "event_invalid_run_facet.json": "run.facets.parent.run.runId",
+    _FLUENTD + "event_no_run_id.json": "run.runId",
 }

@@ -4,7 +4,6 @@ Thin by design: Powertools does the routing, logging, metrics and tracing; ``lin
 work. Domain exceptions become status codes in ``_domain_error`` and nowhere else.
 """
 
-
 from functools import cache
 from typing import Any, Literal
 
@@ -13,8 +12,6 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
-
 from lineage_intake.config import IngestSettings
 from lineage_intake.errors import (
     DomainError,
@@ -28,6 +25,7 @@ from lineage_intake.errors import (
 from lineage_intake.ingest import IngestService, Outcome, Request
 from lineage_intake.models import MAX_ERRORS
 from lineage_intake.principal import Principal
+from pydantic import BaseModel
 
 settings = IngestSettings.from_env()
 logger = Logger()
@@ -84,7 +82,6 @@ def service() -> IngestService:
     """Clients are created on first use, once per container, and passed into the domain."""
     import boto3
     from botocore.config import Config
-
     from lineage_intake.events_store import EventsStore
 
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)

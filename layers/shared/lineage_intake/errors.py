@@ -26,6 +26,22 @@ class FieldError:
         return {"path": self.path, "message": self.message}
 
 
+def field_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    """``('outputs', 0, 'outputFacets', 'x')`` -> ``outputs[0].outputFacets.x``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(body)"
+
+
+def clean_message(msg: str) -> str:
+    """Pydantic prefixes custom messages with 'Value error, '; a person does not need it."""
+    return msg.removeprefix("Value error, ")
+
+
 class InvalidEvent(DomainError):
     """The body is not a valid OpenLineage event (400)."""
 
@@ -81,3 +97,14 @@ class StorageUnavailable(DomainError):
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
 
+
+class NotFound(DomainError):
+    """The named item (connection, token) does not exist."""
+
+    reason = "not_found"
+
+
+class InvalidArgument(DomainError):
+    """An operator's input is not acceptable (an empty connection name, an unknown connection, ...)."""
+
+    reason = "invalid_argument"

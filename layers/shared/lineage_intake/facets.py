@@ -8,15 +8,13 @@ lineage record later. The models here validate; they never replace the stored fa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
 
-from lineage_intake.errors import FieldError
+from lineage_intake.errors import FieldError, clean_message, field_path
 
-if TYPE_CHECKING:
-    from lineage_intake.models import AnyEvent
 
 class _Facet(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -132,36 +130,18 @@ INPUT_FACETS: dict[str, type[_Facet]] = {"dataQualityMetrics": DataQualityMetric
 OUTPUT_FACETS: dict[str, type[_Facet]] = {"outputStatistics": OutputStatisticsFacet}
 
 
-def _facet_maps(event: AnyEvent) -> Iterator[tuple[tuple[int | str, ...], dict[str, Any], dict[str, type[_Facet]]]]:
-    run = getattr(event, "run", None)
-    if isinstance(run, BaseModel):
-        yield ("run", "facets"), run.facets, RUN_FACETS
-    job = getattr(event, "job", None)
-    if isinstance(job, BaseModel):
-        yield ("job", "facets"), job.facets, JOB_FACETS
-    dataset = getattr(event, "dataset", None)
-    if isinstance(dataset, BaseModel):  # a RunEvent may carry a stray top-level "dataset" key; it is kept as is
-        yield ("dataset", "facets"), dataset.facets, DATASET_FACETS
-    for i, ds in enumerate(getattr(event, "inputs", ())):
-        yield ("inputs", i, "facets"), ds.facets, DATASET_FACETS
-        yield ("inputs", i, "inputFacets"), ds.inputFacets, INPUT_FACETS
-    for i, ds in enumerate(getattr(event, "outputs", ())):
-        yield ("outputs", i, "facets"), ds.facets, DATASET_FACETS
-        yield ("outputs", i, "outputFacets"), ds.outputFacets, OUTPUT_FACETS
-
-
-def check_known_facets(event: AnyEvent) -> list[FieldError]:
-    from lineage_intake.models import clean_message, field_path
-
+def check_facets(
+    prefix: tuple[int | str, ...], facets: Mapping[str, Any], known: Mapping[str, type[_Facet]]
+) -> list[FieldError]:
+    """Validate the known facets of one facet map; unknown facets and null facets are left alone."""
     errors: list[FieldError] = []
-    for prefix, facets, known in _facet_maps(event):
-        for name, facet in facets.items():
-            model = known.get(name)
-            if model is None or facet is None:
-                continue
-            try:
-                model.model_validate(facet)
-            except ValidationError as exc:
-                for err in exc.errors(include_url=False):
-                    errors.append(FieldError(field_path((*prefix, name, *err["loc"])), clean_message(err["msg"])))
+    for name, facet in facets.items():
+        model = known.get(name)
+        if model is None or facet is None:
+            continue
+        try:
+            model.model_validate(facet)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                errors.append(FieldError(field_path((*prefix, name, *err["loc"])), clean_message(err["msg"])))
     return errors

@@ -67,7 +67,7 @@ class Outcome:
     error: DomainError | None = field(default=None, repr=False, compare=False)
 
     def log_fields(self) -> dict[str, Any]:
-        fields = {
+        fields: dict[str, Any] = {
             "outcome": self.status,
             "reason": self.reason,
             "kind": self.kind,

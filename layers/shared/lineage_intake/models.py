@@ -23,8 +23,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
 
-from lineage_intake.errors import FieldError, InvalidEvent
-from lineage_intake.facets import check_known_facets
+from lineage_intake.errors import FieldError, InvalidEvent, clean_message, field_path
+from lineage_intake.facets import DATASET_FACETS, INPUT_FACETS, JOB_FACETS, OUTPUT_FACETS, RUN_FACETS, check_facets
 
 SPEC_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 RUN_STATES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
@@ -54,7 +54,7 @@ def parse_event_time(value: str) -> datetime:
         raise ValueError(f"is not a valid date-time: {exc}") from None
     tz = match["tz"]
     if tz is None or tz in ("Z", "z"):
-        offset = timezone.utc
+        offset = UTC
     else:
         sign = 1 if tz[0] == "+" else -1
         digits = tz[1:].replace(":", "")
@@ -153,21 +153,6 @@ class JobEvent(_BaseEvent):
 AnyEvent = RunEvent | DatasetEvent | JobEvent
 
 
-def field_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
-    """``('outputs', 0, 'outputFacets', 'x')`` -> ``outputs[0].outputFacets.x``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(body)"
-
-
-def clean_message(msg: str) -> str:
-    return msg.removeprefix("Value error, ")
-
-
 def _errors_from(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[FieldError]:
     errors = []
     for err in exc.errors(include_url=False):
@@ -205,10 +190,28 @@ def parse_event(raw: Any) -> AnyEvent:
     except ValidationError as exc:
         errors = _errors_from(exc)
         raise InvalidEvent(_summary(model, errors), errors[:MAX_ERRORS]) from None
-    errors = check_known_facets(event)
+    errors = known_facet_errors(event)
     if errors:
         raise InvalidEvent(_summary(model, errors), errors[:MAX_ERRORS])
     return event
+
+
+def known_facet_errors(event: AnyEvent) -> list[FieldError]:
+    """Structural checks of the well-known facets, wherever they appear in the event."""
+    errors: list[FieldError] = []
+    if isinstance(event, RunEvent):
+        errors += check_facets(("run", "facets"), event.run.facets, RUN_FACETS)
+    if isinstance(event, RunEvent | JobEvent):
+        errors += check_facets(("job", "facets"), event.job.facets, JOB_FACETS)
+        for i, inp in enumerate(event.inputs):
+            errors += check_facets(("inputs", i, "facets"), inp.facets, DATASET_FACETS)
+            errors += check_facets(("inputs", i, "inputFacets"), inp.inputFacets, INPUT_FACETS)
+        for i, out in enumerate(event.outputs):
+            errors += check_facets(("outputs", i, "facets"), out.facets, DATASET_FACETS)
+            errors += check_facets(("outputs", i, "outputFacets"), out.outputFacets, OUTPUT_FACETS)
+    if isinstance(event, DatasetEvent):
+        errors += check_facets(("dataset", "facets"), event.dataset.facets, DATASET_FACETS)
+    return errors
 
 
 def _summary(model: type[AnyEvent], errors: list[FieldError]) -> str:
