@@ -28,9 +28,7 @@ class _Settings(BaseModel):
         try:
             return cls.model_validate(dict(source))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
+            problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
             raise ConfigurationError(f"{cls.__name__}: invalid environment: {problems}") from exc
 
 
