@@ -92,7 +92,7 @@ _ZDICTS = {BODY_ENCODING: _ZDICT_V1}
 
 
 def encode_body(plain: bytes) -> bytes:
-    compressor = zlib.compressobj(level=9, wbits=15, zdict=_ZDICT_V1)
+    compressor = zlib.compressobj(level=6, wbits=15, zdict=_ZDICT_V1)
     return compressor.compress(plain) + compressor.flush()
 
 

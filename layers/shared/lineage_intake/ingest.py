@@ -139,10 +139,15 @@ class BatchResult:
         }
 
 
-def canonical_digest(raw: Any) -> str:
-    """Content digest of an event, independent of key order and white space."""
-    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+def canonical_json(raw: Any) -> bytes:
+    """The stored form of an event: compact JSON with sorted keys, so that it does not depend on the key
+    order or white space of the request. Every value is kept as sent."""
+    return json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+def event_id_of(canonical: bytes) -> str:
+    """Content digest (128 bits of SHA-256) of the canonical JSON: a retried delivery has the same id."""
+    return hashlib.sha256(canonical).hexdigest()[:32]
 
 
 def describe(event: AnyEvent) -> Outcome:
@@ -196,7 +201,7 @@ def build_item(
         "namespace": outcome.namespace,
         "producer": outcome.producer,
         "size": outcome.bytes,
-        "receivedAt": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "receivedAt": format_event_time(datetime.fromtimestamp(now, UTC)),
         "tokenId": principal.token_id,
     }
     optional = {
@@ -288,9 +293,9 @@ class IngestService:
             event = parse_event(raw)
             outcome = describe(event)
             principal.check_can_write(None if isinstance(event, DatasetEvent) else outcome.namespace)
-            plain = json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+            plain = canonical_json(raw)
             outcome.bytes = len(plain)
-            outcome.event_id = canonical_digest(raw)[:32]
+            outcome.event_id = event_id_of(plain)
             now = self.clock()
             item = build_item(
                 event, outcome, principal=principal, now=now, retention_days=self.settings.event_retention_days

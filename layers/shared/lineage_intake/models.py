@@ -70,7 +70,8 @@ def parse_event_time(value: str) -> datetime:
 
 def format_event_time(value: datetime) -> str:
     """Fixed-width UTC form, so that string order is time order (used in sort keys)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    v = value.astimezone(UTC)
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}Z"
 
 
 def normalize_run_id(value: str) -> str:

@@ -1,0 +1,169 @@
+"""Ingest benchmarks. Each figure is printed next to its anchor, both measured in this same run.
+
+1. CPU per event: parse JSON, validate, and build the stored item (digest, key, compressed body), as the
+   median over the valid fixture events. Anchor: JSON-Schema validation of the same events against the
+   official 2-0-2 spec with the ``jsonschema`` package (the validator is built once, outside the timing).
+2. DynamoDB write units per event, computed from item sizes, for events up to 20 KB. Anchor: the same item
+   storing the raw JSON body instead of the compressed one.
+3. Cold start of each handler: a fresh interpreter, in Lambda mode (LAMBDA_TASK_ROOT set, so the X-Ray
+   SDK takes its Lambda path), importing the handler module and running its init, including the creation
+   of its boto3 clients. Anchor: a bare ``import boto3`` in a fresh interpreter. Median of several runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT)]
+
+from lineage_intake.events_store import encode_body, write_units  # noqa: E402
+from lineage_intake.ingest import Outcome, build_item, canonical_json, describe, event_id_of  # noqa: E402
+from lineage_intake.models import parse_event  # noqa: E402
+from lineage_intake.principal import Principal  # noqa: E402
+
+from tests.conftest import INVALID_FIXTURES, concrete_corpus_events  # noqa: E402
+
+PRINCIPAL = Principal("tok_bench", frozenset())
+SPEC = ROOT / "tests" / "fixtures" / "corpus" / "spec" / "OpenLineage.json"
+
+
+def fixture_bodies() -> list[bytes]:
+    return [json.dumps(ev).encode() for name, ev in concrete_corpus_events() if name not in INVALID_FIXTURES]
+
+
+def ingest_work(body: bytes) -> tuple[dict[str, Any], bytes]:
+    """What ingest does per event on the CPU, without the network write."""
+    raw = json.loads(body)
+    event = parse_event(raw)
+    outcome: Outcome = describe(event)
+    plain = canonical_json(raw)
+    outcome.bytes = len(plain)
+    outcome.event_id = event_id_of(plain)
+    item = build_item(event, outcome, principal=PRINCIPAL, now=time.time(), retention_days=365)
+    item["body"] = encode_body(plain)
+    return item, plain
+
+
+def median_per_event(func: Any, bodies: list[bytes], repeat: int) -> float:
+    """Median over events of the best-of-``repeat`` time of one call, in microseconds."""
+    per_event = []
+    for body in bodies:
+        best = min(_time_once(func, body) for _ in range(repeat))
+        per_event.append(best)
+    return statistics.median(per_event) * 1e6
+
+
+def _time_once(func: Any, body: bytes) -> float:
+    started = time.perf_counter()
+    func(body)
+    return time.perf_counter() - started
+
+
+def cpu_figure(repeat: int = 5) -> list[str]:
+    import jsonschema
+
+    schema = json.loads(SPEC.read_text())
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = validator_cls(schema, format_checker=validator_cls.FORMAT_CHECKER)
+    bodies = fixture_bodies()
+
+    def schema_work(body: bytes) -> None:
+        validator.is_valid(json.loads(body))
+
+    ours = median_per_event(ingest_work, bodies, repeat)
+    anchor = median_per_event(schema_work, bodies, repeat)
+    ratio = anchor / ours
+    return [
+        f"ingest CPU per event (parse + validate + build item), median of {len(bodies)} fixture events: {ours:.1f} us",
+        f"  anchor: jsonschema validation against spec 2-0-2: {anchor:.1f} us",
+        f"  ratio: ingest is {ratio:.1f}x faster than the anchor (target >= 20x): {'MET' if ratio >= 20 else 'MISSED'}",
+    ]
+
+
+def wru_figure() -> list[str]:
+    ours, raw_units = [], []
+    for body in fixture_bodies():
+        if len(body) > 20 * 1024:
+            continue
+        item, _plain = ingest_work(body)
+        ours.append(write_units(item))
+        raw_item = dict(item)
+        raw_item["body"] = body  # the anchor stores the JSON as received
+        raw_units.append(write_units(raw_item))
+    mean_ours, mean_raw = statistics.mean(ours), statistics.mean(raw_units)
+    return [
+        f"DynamoDB write units per event (events <= 20 KB, n={len(ours)}): {mean_ours:.2f} WRU (max {max(ours)})",
+        f"  anchor: the same item with the raw JSON body: {mean_raw:.2f} WRU",
+        f"  ratio: {mean_ours / mean_raw:.2f} of the anchor (target <= 1.2 WRU on average): "
+        f"{'MET' if mean_ours <= 1.2 else 'MISSED'}",
+    ]
+
+
+_COLD = """
+import sys, time
+t0 = time.perf_counter()
+{body}
+print(round((time.perf_counter() - t0) * 1000, 2))
+"""
+
+INITS = {
+    "IngestFunction": "import app\napp.service()",
+    "AuthorizerFunction": "import app\ngetattr(app, 'verifier', getattr(app, 'service', lambda: None))()",
+    "MergeFunction": "import app\ngetattr(app, 'service', lambda: None)()",
+}
+
+
+def _cold_once(code: str, env: dict[str, str], paths: list[Path]) -> float:
+    full_env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(str(p) for p in paths)}
+    out = subprocess.run(
+        [sys.executable, "-c", _COLD.format(body=code)], env=full_env, capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def cold_start_figure(runs: int = 7) -> list[str]:
+    from lineage_intake.local.template import Stack
+
+    stack = Stack.from_template(prefix="bench")
+    lambda_env = {
+        "LAMBDA_TASK_ROOT": "/var/task",
+        "AWS_LAMBDA_FUNCTION_NAME": "bench",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+    }
+    anchor_runs = [_cold_once("import boto3", lambda_env, []) for _ in range(runs)]
+    anchor = statistics.median(anchor_runs)
+    lines = [f"cold start anchor: bare `import boto3` in a fresh interpreter: {anchor:.0f} ms (median of {runs})"]
+    for logical in stack.functions():
+        spec = stack.function(logical)
+        if not (spec.code_dir / f"{spec.module}.py").exists():
+            lines.append(f"  {logical}: no handler yet")
+            continue
+        paths = [*spec.layer_dirs, spec.code_dir]
+        code = INITS.get(logical, "import app")
+        _cold_once(code, {**lambda_env, **spec.environment}, paths)  # warm the .pyc cache
+        figure = statistics.median(_cold_once(code, {**lambda_env, **spec.environment}, paths) for _ in range(runs))
+        ratio = figure / anchor
+        lines.append(
+            f"  {logical}: import + init + clients {figure:.0f} ms = {ratio:.2f}x the anchor "
+            f"(target <= 1.3x): {'MET' if ratio <= 1.3 else 'MISSED'}"
+        )
+    return lines
+
+
+def run() -> list[str]:
+    return [*cpu_figure(), *wru_figure(), *cold_start_figure()]
+
+
+if __name__ == "__main__":
+    print("\n".join(run()))
