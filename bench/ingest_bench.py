@@ -144,6 +144,15 @@ def cold_start_figure(runs: int = 7) -> list[str]:
     anchor_runs = [_cold_once("import boto3", lambda_env, []) for _ in range(runs)]
     anchor = statistics.median(anchor_runs)
     lines = [f"cold start anchor: bare `import boto3` in a fresh interpreter: {anchor:.0f} ms (median of {runs})"]
+    floor_code = (
+        "import boto3, pydantic, aws_lambda_powertools.event_handler\n"
+        "from aws_lambda_powertools import Logger, Metrics, Tracer\nTracer(); boto3.client('dynamodb')"
+    )
+    floor = statistics.median(_cold_once(floor_code, lambda_env, []) for _ in range(runs))
+    lines.append(
+        f"  for reference, the libraries alone (boto3, pydantic, Powertools event handler, Tracer, one client): "
+        f"{floor:.0f} ms = {floor / anchor:.2f}x the anchor"
+    )
     for logical in stack.functions():
         spec = stack.function(logical)
         if not (spec.code_dir / f"{spec.module}.py").exists():
