@@ -62,3 +62,8 @@ def dataset_key(namespace: str, name: str) -> str:
 
 def run_key(namespace: str, job: str, run_id: str) -> str:
     return f"R#{digest(namespace, job, run_id)}"
+
+
+def field_key(namespace: str, name: str, field: str) -> str:
+    """A column of a dataset (column lineage records)."""
+    return f"F#{digest(namespace, name, field)}"

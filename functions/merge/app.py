@@ -1,0 +1,81 @@
+"""Merge function: the Events table stream in, lineage records out.
+
+Thin by design: Powertools' batch processor walks the stream batch and reports the records that failed
+(ReportBatchItemFailures), so that a poisoned record never holds back the records of other runs; the domain
+(``lineage_intake.merge_service``) does the work, one call per record, and hands back an outcome that
+``report`` turns into one log line and its metrics.
+"""
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from lineage_intake.config import MergeSettings
+from lineage_intake.merge_service import MergeOutcome, MergeService
+
+settings = MergeSettings.from_env()
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+#: Outcome -> metric counted once per merge (coalesced, ignored and pending records count nothing).
+METRIC = {
+    "merged": "RunsMerged",
+    "streaming": "RunsMerged",
+    "awaiting_start": "RunsAwaitingStart",
+    "failed": "MergeErrors",
+    "static": "StaticLineageMerged",
+    "superseded": "MergesSuperseded",
+}
+
+
+def report(outcome: MergeOutcome) -> None:
+    """One structured log line and the metrics of one merge."""
+    fields = outcome.log_fields()
+    if outcome.status == "failed":
+        logger.error(f"merge {outcome.status}", extra=fields, exc_info=outcome.error)
+    elif outcome.status == "awaiting_start":
+        logger.warning(f"merge {outcome.status}", extra=fields)
+    else:
+        logger.info(f"merge {outcome.status}", extra=fields)
+    name = METRIC.get(outcome.status)
+    if name:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    if outcome.lag_seconds is not None:
+        metrics.add_metric(name="MergeLag", unit=MetricUnit.Seconds, value=outcome.lag_seconds)
+
+
+@cache
+def service() -> MergeService:
+    """Clients are created on first use, once per container, and passed into the domain."""
+    import boto3
+    from botocore.config import Config
+    from lineage_intake.events_store import EventsStore
+    from lineage_intake.lineage_store import LineageStore
+
+    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=2, read_timeout=10)
+    dynamodb = boto3.client("dynamodb", config=config)
+    s3 = cache(lambda: boto3.client("s3", config=config))
+    events = EventsStore(dynamodb, settings.events_table, settings.body_bucket, s3)
+    return MergeService(events, LineageStore(dynamodb, settings.lineage_table), report)
+
+
+@tracer.capture_method
+def record_handler(record: DynamoDBRecord) -> str:
+    stream = record.dynamodb
+    image = stream.new_image if stream is not None else {}
+    event_name = record.event_name.name if record.event_name is not None else "UNKNOWN"
+    return service().handle(image, event_name).status
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    service().begin_batch()
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
