@@ -1,0 +1,791 @@
+"""``make run``: the whole pipeline of ``template.yaml`` on one machine, without Docker or an AWS account.
+
+``python -m lineage_intake.local.stack [--port 3000] [--auth-cache-ttl S] [--parameter NAME=VALUE]
+[--env-file PATH] [--concurrency N] [--log-level LEVEL]``
+
+What runs, all bound to 127.0.0.1:
+
+- **An AWS stand-in**: moto's server (``ThreadedMotoServer``) on a free port, serving DynamoDB, DynamoDB
+  Streams, S3 and SQS. Every table (with its stream), bucket and queue is created from ``template.yaml``
+  through ``lineage_intake.local.template``; nothing is declared twice. State lives in memory: every start is
+  fresh, and nothing persists across restarts.
+- **The functions**, each in its own worker process like a Lambda execution environment: the handler is
+  imported as the Lambda runtime (and ``sam local invoke``) would, with the function's code folder and the
+  layers on ``sys.path`` and the environment the template declares (``!Ref`` resolved to the local names),
+  plus ``AWS_ENDPOINT_URL`` and fake credentials. A worker runs one invocation at a time, a function scales
+  up to ``--concurrency`` workers (4; started on demand, each with its cold start), an invocation past the
+  function's ``Timeout`` kills the worker ("Task timed out") and a crashed worker is replaced. Separate
+  processes keep each function's module state, environment and Powertools metrics apart, as in AWS.
+- **The HTTP API** on ``--port`` (``lineage_intake.local.front``): routes, the Lambda authorizer with the
+  template's cache TTL, payload 2.0 events.
+- **The stream poller** (``lineage_intake.local.poller``): the Events table stream to the merge function,
+  with the template's filter, batch size, batching window, partial-failure, bisect, retry and DLQ settings.
+
+On start it creates the connection ``default`` and a token for it, writes ``.local/openlineage.env`` (one
+``KEY=VALUE`` per line: ``OPENLINEAGE_URL``, ``OPENLINEAGE_API_KEY``, ``OPENLINEAGE_NAMESPACE``,
+``AWS_ENDPOINT_URL``, credentials, region and the ``LINEAGE_*`` names that the CLI reads), prints the same
+lines and a ``ready`` line. Logs are Powertools JSON lines on stdout, as in CloudWatch. Ctrl-C (or SIGTERM)
+stops everything and removes the env file.
+
+Two process-wide tweaks keep the one process that hosts moto, the front and the pollers responsive: moto's
+per-request listing of its own package is cached, and the GIL switch interval is 1 ms instead of 5 ms.
+
+``LocalStack`` is the same thing as a class (``start()``/``stop()``, or ``with LocalStack(port=0) as s:``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+from lineage_intake.local.front import AuthorizerConfig, FunctionError, Gateway, HttpFront, Route
+from lineage_intake.local.poller import StreamPoller, StreamSourceConfig
+from lineage_intake.local.template import ROOT, FunctionSpec, Stack
+
+DEFAULT_ENV_FILE = ROOT / ".local" / "openlineage.env"
+DEFAULT_PORT = 3000
+REGION = "us-east-1"
+SWITCH_INTERVAL = 0.001
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+#: Variables of the user's shell that must not leak into a function (they would point it elsewhere).
+_SCRUBBED_PREFIXES = ("AWS_", "POWERTOOLS_", "LINEAGE_", "OPENLINEAGE_", "_X_AMZN", "_HANDLER", "LAMBDA_")
+
+
+class StackError(RuntimeError):
+    """The local stack cannot start (port in use, template problem, ...). The message says what to do."""
+
+
+# ---------------------------------------------------------------------------- logging
+class JsonLog:
+    """The stack's own log lines: Powertools JSON on stdout, like the functions' lines."""
+
+    def __init__(self, level: str = "INFO", stream: Any = None) -> None:
+        from aws_lambda_powertools import Logger
+
+        self._logger = Logger(service="local-stack", level=level, logger_handler=_handler(stream))
+
+    def __call__(self, level: str, message: str, fields: dict[str, Any]) -> None:
+        method = {"DEBUG": self._logger.debug, "WARNING": self._logger.warning, "ERROR": self._logger.error}
+        method.get(level, self._logger.info)(message, extra=fields, stacklevel=3)
+
+
+def _handler(stream: Any) -> logging.Handler:
+    return logging.StreamHandler(stream if stream is not None else sys.stdout)
+
+
+# ---------------------------------------------------------------------------- functions
+@dataclass
+class LambdaContext:
+    """What the Lambda runtime passes as ``context`` (the attributes Powertools reads)."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    aws_request_id: str
+    deadline: float
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.time()) * 1000))
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker process needs to become one function's execution environment (picklable)."""
+
+    logical_id: str
+    function_name: str
+    function_arn: str
+    code_dir: str
+    module: str
+    handler: str
+    layer_dirs: tuple[str, ...]
+    environment: dict[str, str]
+    timeout: int
+    memory_mb: int
+
+
+def function_environment(spec: FunctionSpec, name: str, memory_mb: int, endpoint: str) -> dict[str, str]:
+    """The process environment of a function: the user's basics (PATH, HOME, ...) without anything that
+    would point it at a real account, the Lambda runtime variables, fake credentials and the local endpoint,
+    then the variables that the template declares for the function."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    env.update(
+        {
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL": endpoint,
+            **FAKE_CREDENTIALS,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+            "AWS_SAM_LOCAL": "true",
+            "_HANDLER": f"{spec.module}.{spec.handler}",
+            # No X-Ray daemon here: Powertools Tracer is a no-op, as under `sam local`.
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(spec.environment)
+    return env
+
+
+def _worker_entry(fd: int) -> None:
+    """A function's execution environment (run in a fresh interpreter by ``_Container``): read the
+    ``WorkerSpec``, import the handler once (the cold start), then serve invocations until the stack closes
+    the connection. The environment (``os.environ``) was set up by the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the stack decides when its functions stop
+    conn = Connection(fd)
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    spec = WorkerSpec(**json.loads(conn.recv_bytes()))
+    for folder in reversed([spec.code_dir, *spec.layer_dirs]):
+        if folder in sys.path:
+            sys.path.remove(folder)
+        sys.path.insert(0, folder)
+    try:
+        import importlib
+
+        handler = getattr(importlib.import_module(spec.module), spec.handler)
+        _send(conn, {"status": "ready"})
+    except BaseException as exc:  # an import error is the function's Init error
+        _send(conn, {"status": "init_error", "error": _error_payload(exc)})
+        return
+    while True:
+        try:
+            message = json.loads(conn.recv_bytes())
+        except (EOFError, OSError):
+            return
+        request_id = message["requestId"]
+        context = LambdaContext(
+            function_name=spec.function_name,
+            memory_limit_in_mb=spec.memory_mb,
+            invoked_function_arn=spec.function_arn,
+            aws_request_id=request_id,
+            deadline=message["deadline"],
+            log_group_name=f"/aws/lambda/{spec.function_name}",
+            log_stream_name=f"local/[$LATEST]{uuid.uuid4().hex}",
+        )
+        try:
+            result = handler(json.loads(message["event"]), context)
+            answer: dict[str, Any] = {"status": "ok", "result": json.dumps(result)}
+        except Exception as exc:
+            error = _error_payload(exc)
+            # The Lambda runtime logs an uncaught exception as one JSON line.
+            print(json.dumps({**error, "requestId": request_id}), flush=True)
+            answer = {"status": "error", "error": error}
+        try:
+            _send(conn, answer)
+        except (EOFError, OSError):
+            return
+
+
+def _send(conn: Connection, message: dict[str, Any]) -> None:
+    conn.send_bytes(json.dumps(message).encode("utf-8"))
+
+
+def _error_payload(exc: BaseException) -> dict[str, Any]:
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "stackTrace": traceback.format_exception(type(exc), exc, exc.__traceback__),
+    }
+
+
+class _Container:
+    """One worker process of one function: a fresh interpreter with the function's environment, talking to
+    the stack over a socket pair (length-prefixed JSON messages)."""
+
+    def __init__(self, spec: WorkerSpec, output: Any = None) -> None:
+        self.spec = spec
+        parent, child = socket.socketpair()
+        bootstrap = (
+            f"import sys; sys.path[:0] = {list(spec.layer_dirs)!r}; "
+            f"from lineage_intake.local.stack import _worker_entry; _worker_entry({child.fileno()})"
+        )
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", bootstrap],
+                env=spec.environment,
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=output,
+                start_new_session=True,  # Ctrl-C goes to the stack, which stops its workers itself
+            )
+        finally:
+            child.close()
+        self.conn = Connection(parent.detach())
+        _send(self.conn, dataclasses.asdict(spec))
+
+    def wait_ready(self, timeout: float) -> None:
+        if not self.conn.poll(timeout):
+            self.close()
+            raise FunctionError(f"{self.spec.logical_id}: the handler did not load within {timeout:.0f} s")
+        try:
+            answer = json.loads(self.conn.recv_bytes())
+        except (EOFError, OSError):
+            self.close()
+            raise FunctionError(f"{self.spec.logical_id}: the runtime exited during init") from None
+        if answer["status"] != "ready":
+            self.close()
+            error = answer["error"]
+            raise FunctionError(f"{self.spec.logical_id}: init failed: {error['errorType']}: {error['errorMessage']}")
+
+    def invoke(self, payload: str, request_id: str, timeout: float) -> dict[str, Any]:
+        _send(self.conn, {"requestId": request_id, "event": payload, "deadline": time.time() + timeout})
+        if not self.conn.poll(timeout):
+            raise TimeoutError
+        answer: dict[str, Any] = json.loads(self.conn.recv_bytes())
+        return answer
+
+    def close(self, timeout: float = 2.0) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.close()  # the worker sees EOF and exits
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class LocalFunction:
+    """A function of the template: invoked with a JSON event, answered with the handler's JSON result.
+
+    Containers (worker processes) are created on demand up to ``concurrency`` and reused. Raises
+    ``FunctionError`` when the handler raised, timed out or its process died, as Lambda reports them.
+    """
+
+    def __init__(
+        self, spec: WorkerSpec, log: Any, concurrency: int = 1, init_timeout: float = 60.0, output: Any = None
+    ) -> None:
+        self.spec = spec
+        self.log = log
+        self.concurrency = max(1, concurrency)
+        self.init_timeout = init_timeout
+        self.output = output
+        self._idle: queue.SimpleQueue[_Container] = queue.SimpleQueue()
+        self._all: list[_Container] = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(self.concurrency)
+        self._closed = False
+
+    @property
+    def logical_id(self) -> str:
+        return self.spec.logical_id
+
+    def warm(self) -> None:
+        """Start one container and wait for its cold start (so that the first request is not slow)."""
+        container = self._spawn()
+        self._ready(container)
+        self._idle.put(container)
+
+    def _spawn(self) -> _Container:
+        with self._lock:
+            if self._closed:
+                raise FunctionError(f"{self.logical_id}: the stack is stopping")
+            container = _Container(self.spec, self.output)
+            self._all.append(container)
+            return container
+
+    def _ready(self, container: _Container) -> None:
+        try:
+            container.wait_ready(self.init_timeout)
+        except FunctionError:
+            self._forget(container)
+            raise
+
+    def _forget(self, container: _Container) -> None:
+        with self._lock:
+            if container in self._all:
+                self._all.remove(container)
+        container.close(timeout=0.5)
+
+    def invoke(self, event: Mapping[str, Any]) -> Any:
+        payload = json.dumps(event)
+        request_id = str(uuid.uuid4())
+        with self._slots:
+            try:
+                container = self._idle.get_nowait()
+            except queue.Empty:
+                container = self._spawn()
+                self._ready(container)
+            try:
+                answer = container.invoke(payload, request_id, float(self.spec.timeout))
+            except TimeoutError:
+                self.log(
+                    "ERROR",
+                    f"Task timed out after {self.spec.timeout:.2f} seconds",
+                    {"function": self.logical_id, "requestId": request_id},
+                )
+                self._forget(container)
+                raise FunctionError(f"{self.logical_id}: Task timed out after {self.spec.timeout} seconds") from None
+            except (EOFError, OSError, BrokenPipeError):
+                self._forget(container)
+                raise FunctionError(f"{self.logical_id}: Runtime exited without providing a reason") from None
+            self._idle.put(container)
+        if answer["status"] == "error":
+            error = answer["error"]
+            raise FunctionError(f"{self.logical_id}: {error['errorType']}: {error['errorMessage']}")
+        return json.loads(answer["result"])
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            containers, self._all = list(self._all), []
+        for container in containers:
+            container.close()
+
+
+# ---------------------------------------------------------------------------- the stack
+def _cache_moto_module_list() -> None:
+    """moto's server lists its package directory (``listdir`` plus an ``isdir`` per entry, about 1 ms) on every
+    request to find the backend for a host. The list cannot change while the process runs, so it is computed
+    once. Every request of the stack (ingest, merge, CLI, benchmarks) gets faster; nothing else changes."""
+    with contextlib.suppress(Exception):
+        from moto import backends
+
+        if getattr(backends.list_of_moto_modules, "_lineage_intake_cached", False):
+            return
+        modules = frozenset(backends.list_of_moto_modules())
+
+        def cached() -> frozenset[str]:
+            return modules
+
+        cached._lineage_intake_cached = True  # type: ignore[attr-defined]
+        backends.list_of_moto_modules = cached
+
+
+@dataclass
+class LocalStack:
+    """The local pipeline. ``port=0`` picks a free port; ``env_file=None`` writes no env file."""
+
+    port: int = DEFAULT_PORT
+    host: str = "127.0.0.1"
+    parameters: dict[str, str] = field(default_factory=dict)
+    auth_cache_ttl: int | None = None
+    env_file: Path | None = DEFAULT_ENV_FILE
+    namespace: str = "default"
+    prefix: str = "local"
+    concurrency: int = 4
+    log_level: str = "INFO"
+    log_stream: Any = None
+    #: Where the functions' processes write their logs (a file object or ``subprocess.DEVNULL``); default stdout.
+    function_output: Any = None
+
+    def __post_init__(self) -> None:
+        if self.host not in ("127.0.0.1", "localhost", "::1"):
+            raise StackError("the local stack binds to the loopback interface only")
+        self.log = JsonLog(self.log_level, self.log_stream)
+        self.template = Stack.from_template(prefix=self.prefix, parameters=self.parameters)
+        self.moto: Any = None
+        self.endpoint_url = ""
+        self.functions: dict[str, LocalFunction] = {}
+        self.front: HttpFront | None = None
+        self.pollers: list[StreamPoller] = []
+        self.api_key = ""
+        self.token_id = ""
+        self.env: dict[str, str] = {}
+        self._written_env: str | None = None
+        self._clients: list[Any] = []
+        self._started = False
+        self._switch_interval: float | None = None
+
+    # -------------------------------------------------------------- context manager
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self.front is None:
+            raise RuntimeError("the stack is not started")
+        return self.front.url
+
+    # -------------------------------------------------------------- start
+    def start(self) -> LocalStack:
+        if self._started:
+            raise RuntimeError("the stack is already started")
+        self._started = True
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        started = time.monotonic()
+        # One process serves the HTTP front, moto and the pollers from many threads. With CPython's default
+        # 5 ms GIL switch interval, a thread woken by I/O (a reply from a function, a request to moto) can wait
+        # that long behind a busy one at every hop; 1 ms keeps the hops short. (Process-wide; restored on stop.)
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL))
+        self._check_parameters()
+        self._bind_front()
+        if self.env_file is not None and self.env_file.exists():
+            self.env_file.unlink()  # a left-over of a stack that did not stop cleanly
+        self._start_moto()
+        session = self._session()
+        self.template.create(session, self.endpoint_url)
+        self._load_functions()
+        self._create_token(session)
+        self._start_pollers(session)
+        assert self.front is not None
+        self.front.start()
+        self.env = self._env_values()
+        if self.env_file is not None:
+            self._write_env_file(self.env_file)
+        self.log(
+            "INFO",
+            "local stack ready",
+            {
+                "url": self.url,
+                "awsEndpoint": self.endpoint_url,
+                "envFile": str(self.env_file) if self.env_file else None,
+                "startupSeconds": round(time.monotonic() - started, 2),
+            },
+        )
+
+    def _check_parameters(self) -> None:
+        spec = self.template.template.get("Parameters", {})
+        if self.auth_cache_ttl is not None:
+            if self.auth_cache_ttl < 0:
+                raise StackError("--auth-cache-ttl cannot be negative")
+            self.template.parameters["AuthorizerCacheTtlSeconds"] = str(self.auth_cache_ttl)
+        for name, value in self.template.parameters.items():
+            if name not in spec:
+                raise StackError(f"template.yaml has no parameter {name!r}; it has {', '.join(sorted(spec))}")
+            allowed = [str(v) for v in spec[name].get("AllowedValues", [])]
+            if allowed and value not in allowed:
+                self.log(
+                    "WARNING",
+                    "parameter value not allowed by the template (accepted locally only)",
+                    {"parameter": name, "value": value, "allowed": allowed},
+                )
+
+    def _start_moto(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines from the stand-in
+        _cache_moto_module_list()
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        # moto keeps its state per process: a stack started again in the same process starts empty.
+        import http.client
+
+        connection = http.client.HTTPConnection(host, port, timeout=10)
+        try:
+            connection.request("POST", "/moto-api/reset")
+            connection.getresponse().read()
+        finally:
+            connection.close()
+
+    def _session(self) -> Any:
+        import boto3
+
+        return boto3.Session(
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=REGION,
+        )
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of the local AWS stand-in."""
+        from botocore.config import Config
+
+        client = self._session().client(
+            service,
+            endpoint_url=self.endpoint_url,
+            config=Config(retries={"mode": "standard", "max_attempts": 3}),
+        )
+        self._clients.append(client)
+        return client
+
+    def _load_functions(self) -> None:
+        specs = []
+        for logical in self.template.functions():
+            spec = self.template.function(logical, self.endpoint_url)
+            name = self.template.physical_name(logical)
+            props = self.template.resources[logical]["Properties"]
+            glob = self.template.template.get("Globals", {}).get("Function", {})
+            memory = int(props.get("MemorySize", glob.get("MemorySize", 128)))
+            specs.append(
+                WorkerSpec(
+                    logical_id=logical,
+                    function_name=name,
+                    function_arn=self.template.arn(logical),
+                    code_dir=str(spec.code_dir),
+                    module=spec.module,
+                    handler=spec.handler,
+                    layer_dirs=tuple(str(d) for d in spec.layer_dirs),
+                    environment=function_environment(spec, name, memory, self.endpoint_url),
+                    timeout=spec.timeout,
+                    memory_mb=memory,
+                )
+            )
+        for worker in specs:
+            self.functions[worker.logical_id] = LocalFunction(
+                worker, self.log, self.concurrency, output=self.function_output
+            )
+        # Cold starts in parallel: each is a fresh interpreter importing boto3, Powertools and pydantic.
+        errors: list[BaseException] = []
+
+        def warm(function: LocalFunction) -> None:
+            try:
+                function.warm()
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=warm, args=(f,)) for f in self.functions.values()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise StackError(f"a function failed to load: {errors[0]}")
+
+    def _create_token(self, session: Any) -> None:
+        from lineage_intake.auth_store import Admin, ConnectionStore, TokenStore
+
+        ddb = self.client("dynamodb")
+        admin = Admin(
+            connections=ConnectionStore(ddb, self.template.physical_name("ConnectionsTable")),
+            tokens=TokenStore(ddb, self.template.physical_name("TokensTable")),
+        )
+        admin.create_connection(self.namespace, description="created by the local stack")
+        issued = admin.create_token([self.namespace], name="local stack")
+        self.api_key = issued.token
+        self.token_id = issued.record.token_id
+
+    def _start_pollers(self, session: Any) -> None:
+        for logical in self.template.functions():
+            events = self.template.resources[logical]["Properties"].get("Events", {})
+            if not any(e["Type"] == "DynamoDB" for e in events.values()):
+                continue
+            function = self.functions[logical]
+            poller = StreamPoller(
+                StreamSourceConfig.from_stack(self.template, logical, self.endpoint_url),
+                invoke=function.invoke,
+                dynamodb=self.client("dynamodb"),
+                streams=self.client("dynamodbstreams"),
+                sqs=self.client("sqs"),
+                log=self.log,
+                forget_iterator=self._forget_iterator,
+            )
+            poller.start()
+            self.pollers.append(poller)
+
+    def _forget_iterator(self, iterator: str) -> None:
+        """moto keeps every shard iterator it ever handed out; a poller asks four times a second, so a stack
+        left running would grow without bound. Used iterators are dropped from the in-process backend."""
+        with contextlib.suppress(Exception):
+            from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+            dynamodbstreams_backends[self.template.account][REGION].shard_iterators.pop(iterator, None)
+
+    def _bind_front(self) -> None:
+        """Take the port first: a busy port fails the start at once, before anything else is started."""
+        routes = [Route(method, path, logical) for method, path, logical in self.template.http_routes()]
+        authorizer = AuthorizerConfig.from_template(self.template.authorizer())
+
+        def invoke(logical_id: str, event: dict[str, Any]) -> Any:
+            return self.functions[logical_id].invoke(event)
+
+        gateway = Gateway(routes, authorizer, invoke, self.log, region=REGION, account=self.template.account)
+        front = HttpFront(gateway, self.host, self.port, self.log)
+        try:
+            front.bind()
+        except OSError as exc:
+            raise StackError(
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror}. Is another `make run` still running? "
+                "Stop it, or pick another port: make run PORT=3001"
+            ) from exc
+        self.front = front
+
+    # -------------------------------------------------------------- env file
+    def _env_values(self) -> dict[str, str]:
+        from lineage_intake.cli import RESOURCES
+
+        outputs = self.template.table_env()
+        values = {
+            "OPENLINEAGE_URL": self.url,
+            "OPENLINEAGE_API_KEY": self.api_key,
+            "OPENLINEAGE_NAMESPACE": self.namespace,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            **FAKE_CREDENTIALS,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+        }
+        for output, variable in RESOURCES.values():
+            values[variable] = outputs[output]
+        values["LINEAGE_MERGE_DLQ_URL"] = self.template.queue_url("MergeDeadLetterQueue", self.endpoint_url)
+        return values
+
+    def env_lines(self) -> list[str]:
+        return [f"{key}={value}" for key, value in self.env.items()]
+
+    def _write_env_file(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = "\n".join(self.env_lines()) + "\n"
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(text, encoding="utf-8")
+        os.chmod(temporary, 0o600)  # it holds an API key
+        os.replace(temporary, path)  # readers see the whole file or none
+        self._written_env = text
+
+    # -------------------------------------------------------------- helpers for tests and tools
+    def wait_for_merges(self, timeout: float = 10.0) -> bool:
+        """Wait until the stream pollers have handed every record written so far to their functions."""
+        deadline = time.monotonic() + timeout
+        return all(p.wait_idle(max(0.0, deadline - time.monotonic())) for p in self.pollers)
+
+    # -------------------------------------------------------------- stop
+    def stop(self) -> None:
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
+        if self.front is not None:
+            self.front.stop()
+            self.front = None
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers = []
+        for function in self.functions.values():
+            function.close()
+        self.functions = {}
+        for client in self._clients:
+            with contextlib.suppress(Exception):
+                client.close()
+        self._clients = []
+        if self.moto is not None:
+            self.moto.stop()
+            self.moto = None
+        if self.env_file is not None and self._written_env is not None:
+            with contextlib.suppress(OSError):
+                if self.env_file.read_text(encoding="utf-8") == self._written_env:
+                    self.env_file.unlink()
+            self._written_env = None
+
+
+# ---------------------------------------------------------------------------- command line
+def _parameter(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError("expected NAME=VALUE")
+    return name, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lineage_intake.local.stack",
+        description="Serve the lineage-intake pipeline of template.yaml locally (no Docker, no AWS account).",
+    )
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)), help="0: any free")
+    parser.add_argument(
+        "--auth-cache-ttl",
+        type=int,
+        metavar="SECONDS",
+        help="override the template's AuthorizerCacheTtlSeconds (how long a decision, e.g. for a revoked token, "
+        "is cached)",
+    )
+    parser.add_argument(
+        "--parameter", action="append", type=_parameter, default=[], metavar="NAME=VALUE", help="template parameter"
+    )
+    parser.add_argument("--env-file", type=Path, default=DEFAULT_ENV_FILE, help="where to write the client settings")
+    parser.add_argument("--namespace", default="default", help="the connection created on start")
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="at most this many worker processes per function (default 4)"
+    )
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def _banner(stack: LocalStack) -> str:
+    env_file = stack.env_file
+    shown = env_file.relative_to(Path.cwd()) if env_file and env_file.is_relative_to(Path.cwd()) else env_file
+    lines = [
+        "",
+        "# lineage-intake local stack. Client settings (also in the env file):",
+        *stack.env_lines(),
+        "",
+    ]
+    if shown is not None:
+        lines.append(f"# Use them in a shell:  set -a; . {shown}; set +a")
+    lines.append(f"# ready: POST OpenLineage events to {stack.url}/api/v1/lineage (Ctrl-C stops)")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    stop = threading.Event()
+    signals = {"count": 0}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        signals["count"] += 1
+        if signals["count"] > 1:
+            os._exit(130)  # a second Ctrl-C: do not wait for the clean stop
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    stack = LocalStack(
+        port=args.port,
+        parameters=dict(args.parameter),
+        auth_cache_ttl=args.auth_cache_ttl,
+        env_file=args.env_file.resolve(),
+        namespace=args.namespace,
+        concurrency=args.concurrency,
+        log_level=args.log_level,
+    )
+    try:
+        stack.start()
+    except StackError as exc:
+        print(f"lineage-intake local stack: {exc}", file=sys.stderr)
+        return 1
+    try:
+        sys.stdout.write(_banner(stack))
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+        stack.log("INFO", "stopping the local stack", {})
+    finally:
+        stack.stop()
+    stack.log("INFO", "local stack stopped", {})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

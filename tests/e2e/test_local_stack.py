@@ -1,0 +1,329 @@
+"""Real OpenLineage clients against the local stack (``make run``), checked through the ``lineage-intake`` CLI.
+
+One stack serves the whole module (see ``conftest.local_stack``); every test uses fresh run ids so the tests do
+not depend on each other. Events come from the fixture corpus, with their job namespace set to the stack's
+connection (``default``) and a new runId.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from lineage_intake import keys
+from lineage_intake.lineage_store import LineageStore
+from lineage_intake.local.demo import client_event, make_client, with_namespace
+
+from tests.conftest import corpus_json
+from tests.e2e.conftest import AUTH_CACHE_TTL, RunningStack
+
+CLI = Path(sys.executable).with_name("lineage-intake")
+START = "openlineage/events/proxy-fluentd/docker/test-start.json"
+COMPLETE = "openlineage/events/proxy-fluentd/docker/test-complete.json"
+MERGE_TIMEOUT = 15.0
+
+
+# ---------------------------------------------------------------------------- helpers
+def fresh_run(stack: RunningStack, job: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The START and COMPLETE of the proxy's docker test as a new run of a new job in the stack's namespace."""
+    run_id = str(uuid.uuid4())
+    job = job or f"e2e-{run_id[:8]}"
+    pair = []
+    for path in (START, COMPLETE):
+        event = with_namespace(corpus_json(path), stack.namespace)
+        event["run"]["runId"] = run_id
+        event["job"]["name"] = job
+        pair.append(event)
+    return pair[0], pair[1]
+
+
+def cli(stack: RunningStack, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """The ``lineage-intake`` console script, with the environment of a shell that sourced the env file."""
+    assert CLI.exists(), f"the lineage-intake console script is not installed next to {sys.executable}"
+    result = subprocess.run(
+        [str(CLI), *argv], env=stack.cli_env(), capture_output=True, text=True, timeout=60, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"lineage-intake {' '.join(argv)} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+def cli_json(stack: RunningStack, *argv: str) -> Any:
+    return json.loads(cli(stack, *argv, "--json").stdout)
+
+
+@pytest.fixture(scope="module")
+def lineage_cli(local_stack: RunningStack) -> RunningStack:
+    """The stack, once the CLI is known to have the lineage commands (issue 4) registered."""
+    result = cli(local_stack, "runs", "--help", check=False)
+    if result.returncode != 0:
+        pytest.fail(
+            "`lineage-intake runs` does not exist: lineage_intake.cli_lineage.add_commands is not in "
+            f"lineage_intake.cli.COMMAND_GROUPS ({result.stderr.strip().splitlines()[-1:]})"
+        )
+    return local_stack
+
+
+def wait_merged(stack: RunningStack, namespace: str, job: str, run_id: str, state: str = "COMPLETE") -> None:
+    """Poll the Lineage table until the run is merged in ``state`` (the CLI then shows the details)."""
+    store = LineageStore(stack.client("dynamodb"), stack.env["LINEAGE_LINEAGE_TABLE"])
+    deadline = time.monotonic() + MERGE_TIMEOUT
+    while time.monotonic() < deadline:
+        item = store.get_run(namespace, job, run_id)
+        if item is not None and item.get("state") == state:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} of {namespace}/{job} was not merged as {state} within {MERGE_TIMEOUT} s")
+
+
+def stored_events(stack: RunningStack, namespace: str, job: str, run_id: str) -> list[dict[str, Any]]:
+    answer = stack.client("dynamodb").query(
+        TableName=stack.env["LINEAGE_EVENTS_TABLE"],
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": keys.run_pk(namespace, job, run_id)}},
+        ConsistentRead=True,
+    )
+    return list(answer["Items"])
+
+
+def assert_stored_and_merged(stack: RunningStack, start: Mapping[str, Any]) -> dict[str, Any]:
+    namespace, job, run_id = start["job"]["namespace"], start["job"]["name"], start["run"]["runId"]
+    wait_merged(stack, namespace, job, run_id)
+    run = cli_json(stack, "runs", "show", namespace, job, run_id)
+    assert run["state"] == "COMPLETE"
+    assert run["eventCount"] == 2
+    assert run["startTime"] == "2019-05-09T19:49:24.201361Z"
+    assert run["endTime"] == "2019-05-09T19:50:24.201361Z"
+    assert [(d["namespace"], d["name"]) for d in run["inputs"]] == [("my-namespace", "my-input")]
+    assert [(d["namespace"], d["name"]) for d in run["outputs"]] == [("my-namespace", "my-output")]
+    assert len(stored_events(stack, namespace, job, run_id)) == 2
+    return dict(run)
+
+
+def post(stack: RunningStack, body: bytes | str, token: str | None, path: str = "/api/v1/lineage") -> requests.Response:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return requests.post(stack.url + path, data=body, headers=headers, timeout=30)
+
+
+@pytest.fixture
+def client(lineage_cli: RunningStack) -> Iterator[Any]:
+    ol = make_client(lineage_cli.url, lineage_cli.api_key, compression=None)
+    yield ol
+    ol.close()
+
+
+# ---------------------------------------------------------------------------- real clients
+def test_the_python_client_sends_events_that_are_stored_and_merged(lineage_cli: RunningStack, client: Any) -> None:
+    start, complete = fresh_run(lineage_cli)
+    client.emit(client_event(start))
+    client.emit(client_event(complete))
+    assert_stored_and_merged(lineage_cli, start)
+
+
+def test_the_python_client_with_gzip_sends_events_that_are_stored_and_merged(lineage_cli: RunningStack) -> None:
+    start, complete = fresh_run(lineage_cli)
+    ol = make_client(lineage_cli.url, lineage_cli.api_key, compression="gzip")
+    try:
+        ol.emit(client_event(start))
+        ol.emit(client_event(complete))
+    finally:
+        ol.close()
+    assert_stored_and_merged(lineage_cli, start)
+    output = start["outputs"][0]
+    dataset = cli_json(lineage_cli, "datasets", "show", output["namespace"], output["name"])
+    assert {"namespace": lineage_cli.namespace, "name": start["job"]["name"]} in [
+        {"namespace": j["namespace"], "name": j["name"]} for j in dataset["upstream"]
+    ]
+
+
+def test_a_java_client_request_with_a_chunked_gzip_body_and_no_content_encoding_is_stored_and_merged(
+    lineage_cli: RunningStack,
+) -> None:
+    """As older Java clients send it: the full lineage URL, JSON with a charset, gzip without Content-Encoding,
+    and Transfer-Encoding: chunked (the body's length is not known up front)."""
+    url = urlsplit(lineage_cli.url + "/api/v1/lineage")  # the Java client is configured with the full URL
+    start, complete = fresh_run(lineage_cli)
+    for event in (start, complete):
+        body = gzip.compress(json.dumps(event).encode("utf-8"))
+        connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
+        try:
+            connection.putrequest("POST", url.path, skip_accept_encoding=True)
+            connection.putheader("Content-Type", "application/json; charset=UTF-8")
+            connection.putheader("Authorization", f"Bearer {lineage_cli.api_key}")
+            connection.putheader("User-Agent", "openlineage-java/1.23.0")
+            connection.putheader("Transfer-Encoding", "chunked")
+            connection.endheaders()
+            for offset in range(0, len(body), 100):
+                chunk = body[offset : offset + 100]
+                connection.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            connection.send(b"0\r\n\r\n")
+            answer = connection.getresponse()
+            payload = json.loads(answer.read())
+        finally:
+            connection.close()
+        assert answer.status == 200, payload
+        assert payload["status"] == "accepted"
+    assert_stored_and_merged(lineage_cli, start)
+
+
+def test_a_batch_post_stores_and_merges_every_event(lineage_cli: RunningStack) -> None:
+    first, second = fresh_run(lineage_cli), fresh_run(lineage_cli)
+    answer = post(lineage_cli, json.dumps([*first, *second]), lineage_cli.api_key, "/api/v1/lineage/batch")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "success"
+    assert answer.json()["summary"]["accepted"] == 4
+    for start, _ in (first, second):
+        assert_stored_and_merged(lineage_cli, start)
+
+
+def test_the_cli_works_in_a_shell_that_sourced_the_env_file(lineage_cli: RunningStack, client: Any) -> None:
+    start, complete = fresh_run(lineage_cli)
+    client.emit(client_event(start))
+    client.emit(client_event(complete))
+    namespace, job, run_id = start["job"]["namespace"], start["job"]["name"], start["run"]["runId"]
+    wait_merged(lineage_cli, namespace, job, run_id)
+    script = (
+        f"set -a; . {shlex.quote(str(lineage_cli.env_file))}; set +a; "
+        f"{shlex.quote(str(CLI))} runs show {namespace} {job} {run_id} --json"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LINEAGE_", "OPENLINEAGE_"))}
+    result = subprocess.run(["bash", "-c", script], env=clean, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["state"] == "COMPLETE"
+
+
+# ---------------------------------------------------------------------------- authorization
+def test_a_request_without_an_api_key_is_denied_with_401_and_nothing_is_stored(local_stack: RunningStack) -> None:
+    start, _ = fresh_run(local_stack)
+    answer = post(local_stack, json.dumps(start), token=None)
+    assert answer.status_code == 401
+    assert answer.json() == {"message": "Unauthorized"}
+    empty = requests.post(
+        local_stack.url + "/api/v1/lineage", data=json.dumps(start), headers={"Authorization": ""}, timeout=30
+    )
+    assert empty.status_code == 401
+    assert stored_events(local_stack, start["job"]["namespace"], start["job"]["name"], start["run"]["runId"]) == []
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "li_0123456789abcdef_" + "A" * 43,  # well formed, unknown
+        "not-a-lineage-intake-token",
+    ],
+)
+def test_a_wrong_api_key_is_denied_with_403_and_nothing_is_stored(local_stack: RunningStack, token: str) -> None:
+    start, _ = fresh_run(local_stack)
+    answer = post(local_stack, json.dumps(start), token)
+    assert answer.status_code == 403
+    assert answer.json() == {"message": "Forbidden"}
+    assert stored_events(local_stack, start["job"]["namespace"], start["job"]["name"], start["run"]["runId"]) == []
+
+
+def test_the_python_client_gets_the_denial_as_an_http_error(local_stack: RunningStack) -> None:
+    start, _ = fresh_run(local_stack)
+    ol = make_client(local_stack.url, "li_0123456789abcdef_" + "B" * 43)
+    try:
+        with pytest.raises(requests.HTTPError) as denied:
+            ol.emit(client_event(start))
+    finally:
+        ol.close()
+    assert denied.value.response is not None
+    assert denied.value.response.status_code == 403
+
+
+def test_a_token_scoped_to_another_connection_gets_403_from_ingest(local_stack: RunningStack) -> None:
+    other = f"other-{uuid.uuid4().hex[:8]}"
+    cli_json(local_stack, "connections", "create", other)
+    token = cli_json(local_stack, "tokens", "create", "--connection", other)["token"]
+    start, _ = fresh_run(local_stack)  # job namespace: default
+    answer = post(local_stack, json.dumps(start), token)
+    assert answer.status_code == 403
+    body = answer.json()
+    assert body["error"] == "forbidden"  # ingest's answer, not the gateway's: the authorizer allowed the token
+    assert repr(local_stack.namespace) in body["message"]
+    assert stored_events(local_stack, start["job"]["namespace"], start["job"]["name"], start["run"]["runId"]) == []
+
+
+def test_a_revoked_token_is_denied_once_the_authorizer_cache_ttl_passes(local_stack: RunningStack) -> None:
+    created = cli_json(local_stack, "tokens", "create", "--connection", local_stack.namespace, "--name", "revoke-me")
+    token, token_id = created["token"], created["tokenId"]
+    first, _ = fresh_run(local_stack)
+    primed_at = time.monotonic()
+    assert post(local_stack, json.dumps(first), token).status_code == 200  # this decision is now cached
+    cached_until_at_least = primed_at + AUTH_CACHE_TTL
+    cached_until_at_most = time.monotonic() + AUTH_CACHE_TTL
+
+    cli(local_stack, "tokens", "revoke", token_id)
+    second, _ = fresh_run(local_stack)
+    within_window = post(local_stack, json.dumps(second), token)
+    if time.monotonic() < cached_until_at_least:
+        # Answered entirely inside the TTL: API Gateway serves the cached allow, as the template documents.
+        assert within_window.status_code == 200
+
+    time.sleep(max(0.0, cached_until_at_most - time.monotonic()) + 0.3)
+    third, _ = fresh_run(local_stack)
+    denied = post(local_stack, json.dumps(third), token)
+    assert denied.status_code == 403
+    assert denied.json() == {"message": "Forbidden"}
+
+
+# ---------------------------------------------------------------------------- the gateway
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/api/v1/lineage"), ("POST", "/api/v1/other"), ("POST", "/api/v1/lineage/")]
+)
+def test_requests_that_match_no_route_get_404_before_any_authorization(
+    local_stack: RunningStack, method: str, path: str
+) -> None:
+    answer = requests.request(method, local_stack.url + path, timeout=30)  # no Authorization: still 404, not 401
+    assert answer.status_code == 404
+    assert answer.json() == {"message": "Not Found"}
+    assert answer.headers["apigw-requestid"]
+
+
+def test_invalid_events_get_ingests_400_through_the_gateway(local_stack: RunningStack) -> None:
+    answer = post(local_stack, json.dumps(corpus_json("openlineage/events/proxy-fluentd/event_no_run_id.json")), None)
+    assert answer.status_code == 401  # no key: the gateway answers first
+    event = with_namespace(corpus_json("openlineage/events/proxy-fluentd/event_no_run_id.json"), local_stack.namespace)
+    answer = post(local_stack, json.dumps(event), local_stack.api_key)
+    assert answer.status_code == 400
+    assert any(e["path"] == "run.runId" for e in answer.json()["errors"])
+
+
+def test_the_stack_logs_structured_json_lines_on_stdout_from_every_function(
+    lineage_cli: RunningStack, client: Any
+) -> None:
+    start, complete = fresh_run(lineage_cli)
+    client.emit(client_event(start))
+    client.emit(client_event(complete))
+    wait_merged(lineage_cli, start["job"]["namespace"], start["job"]["name"], start["run"]["runId"])
+    expected = {"ingest", "authorizer", "merge", "local-stack"}
+    deadline = time.monotonic() + 5  # the merge logs its line just after it wrote the run
+    while True:
+        services = set()
+        for line in lineage_cli.logs().splitlines():
+            if not line.strip() or line.startswith("#") or line.split("=", 1)[0] in lineage_cli.env:
+                continue  # the banner: the env lines for copying, and comments
+            record = json.loads(line)  # every other line is one JSON object
+            assert isinstance(record, dict)
+            if "service" in record and "level" in record:
+                services.add(record["service"])
+        if expected <= services or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert expected <= services

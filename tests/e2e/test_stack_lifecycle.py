@@ -1,0 +1,122 @@
+"""``make run`` as a process: what it writes on start, how Ctrl-C stops it, and that a second start is fresh."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from lineage_intake.local.demo import with_namespace
+from lineage_intake.local.template import ROOT
+
+from tests.conftest import corpus_json
+from tests.e2e.conftest import alive, children_of, start_stack, stop_stack
+
+EXPECTED_KEYS = {
+    "OPENLINEAGE_URL",
+    "OPENLINEAGE_API_KEY",
+    "OPENLINEAGE_NAMESPACE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "LINEAGE_TOKENS_TABLE",
+    "LINEAGE_CONNECTIONS_TABLE",
+    "LINEAGE_EVENTS_TABLE",
+    "LINEAGE_LINEAGE_TABLE",
+    "LINEAGE_BODY_BUCKET",
+}
+
+
+def one_event(namespace: str) -> str:
+    event = with_namespace(corpus_json("openlineage/events/proxy-fluentd/docker/test-start.json"), namespace)
+    event["run"]["runId"] = str(uuid.uuid4())
+    return json.dumps(event)
+
+
+def test_ctrl_c_stops_everything_cleanly_and_a_second_start_is_fresh(tmp_path: Path) -> None:
+    first = start_stack(tmp_path / "first")
+    try:
+        # The env file: one KEY=VALUE per line, everything the clients and the CLI need, readable by the owner only.
+        lines = first.env_file.read_text().splitlines()
+        assert all("=" in line and not line.startswith("export ") for line in lines)
+        assert set(first.env) >= EXPECTED_KEYS
+        assert first.env["OPENLINEAGE_NAMESPACE"] == "default"
+        assert first.env["OPENLINEAGE_URL"].startswith("http://127.0.0.1:")
+        assert first.env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+        assert stat.S_IMODE(first.env_file.stat().st_mode) == 0o600
+        # ... and the same lines are printed for copying, then a ready line.
+        banner = first.logs()
+        assert all(line in banner.splitlines() for line in lines)
+        assert "# ready: POST OpenLineage events to" in banner
+
+        headers = {"Authorization": f"Bearer {first.api_key}", "Content-Type": "application/json"}
+        answer = requests.post(first.url + "/api/v1/lineage", data=one_event("default"), headers=headers, timeout=30)
+        assert answer.status_code == 200
+        workers = children_of(first.process.pid)
+        assert len(workers) >= 3  # one worker process per function of the template
+    finally:
+        code = stop_stack(first)
+    assert code == 0
+    assert not first.env_file.exists()  # nothing points clients at a stopped stack
+    assert not any(alive(pid) for pid in workers)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(first.url, timeout=5)
+    assert json.loads(first.logs().splitlines()[-1])["message"] == "local stack stopped"
+
+    second = start_stack(tmp_path / "second")
+    try:
+        assert second.api_key != first.api_key
+        events = second.client("dynamodb").scan(TableName=second.env["LINEAGE_EVENTS_TABLE"])["Items"]
+        assert events == []  # nothing persists across restarts
+        headers = {"Authorization": f"Bearer {first.api_key}", "Content-Type": "application/json"}
+        stale = requests.post(second.url + "/api/v1/lineage", data=one_event("default"), headers=headers, timeout=30)
+        assert stale.status_code == 403  # the first run's token does not exist any more
+    finally:
+        assert stop_stack(second) == 0
+
+
+def test_sigterm_stops_the_stack_as_ctrl_c_does(tmp_path: Path) -> None:
+    running = start_stack(tmp_path)
+    workers = children_of(running.process.pid)
+    running.process.send_signal(signal.SIGTERM)
+    assert running.process.wait(20) == 0
+    assert not running.env_file.exists()
+    assert not any(alive(pid) for pid in workers)
+
+
+def test_a_busy_port_fails_with_a_message_that_says_what_to_do(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lineage_intake.local.stack",
+                "--port",
+                str(port),
+                "--env-file",
+                str(tmp_path / "e"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+            check=False,
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "make run PORT=" in result.stderr
+    assert not (tmp_path / "e").exists()
