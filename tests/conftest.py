@@ -47,18 +47,26 @@ def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
 
 
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def use_fake_aws_credentials(patch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and no endpoint or profile override, so that nothing can reach a real account."""
+    for key, value in FAKE_AWS_ENV.items():
+        patch.setenv(key, value)
+    patch.delenv("AWS_ENDPOINT_URL", raising=False)
+    patch.delenv("AWS_PROFILE", raising=False)
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
     """A moto-backed AWS with fake credentials; nothing can reach a real account."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    use_fake_aws_credentials(monkeypatch)
     with mock_aws():
         yield boto3.Session(region_name="us-east-1")
 

@@ -23,6 +23,7 @@ from lineage_intake.local.template import Stack
 from lineage_intake.merge import merge_run, ordered
 from moto import mock_aws
 
+from tests.conftest import use_fake_aws_credentials
 from tests.integration.test_merge_handler import Pipeline
 from tests.unit.test_merge_rules import dbt_family, flink_streaming_run, listener_run, seed_run, stored
 
@@ -62,14 +63,7 @@ _expected: dict[tuple[str, ...], dict[tuple[str, str], dict[str, Any]]] = {}
 def session() -> Iterator[boto3.Session]:
     """One moto account for the module; every example gets its own tables (a fresh stack prefix)."""
     with pytest.MonkeyPatch.context() as patch:
-        for key, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
-            patch.setenv(key, value)
-        patch.delenv("AWS_ENDPOINT_URL", raising=False)
+        use_fake_aws_credentials(patch)
         with mock_aws():
             yield boto3.Session(region_name="us-east-1")
 
