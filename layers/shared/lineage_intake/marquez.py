@@ -156,7 +156,6 @@ class Job(MarquezModel):
     facets: Facets = Field(default_factory=dict)
     current_version: str | None = None
     tags: list[str] = Field(default_factory=list)
-    labels: list[str] = Field(default_factory=list)
 
 
 class JobList(MarquezModel):
