@@ -41,10 +41,10 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/integration
 
 run: $(STAMP)
-	$(BIN)/python -m lineage_intake.local.stack --port $(PORT)
+	$(BIN)/python -m lineage_intake_tools.local.stack --port $(PORT)
 
 demo: $(STAMP)
-	$(BIN)/python -m lineage_intake.local.demo
+	$(BIN)/python -m lineage_intake_tools.local.demo
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT / "tools"), str(ROOT)]
 
-from lineage_intake.events_store import encode_body, write_units  # noqa: E402
-from lineage_intake.ingest import Outcome, build_item, canonical_json, describe, event_id_of  # noqa: E402
 from lineage_intake.models import parse_event  # noqa: E402
 from lineage_intake.principal import Principal  # noqa: E402
+from lineage_intake.service.ingest import Outcome, build_item, canonical_json, describe, event_id_of  # noqa: E402
+from lineage_intake.store.events import encode_body, write_units  # noqa: E402
 
 from tests.conftest import INVALID_FIXTURES, concrete_corpus_events  # noqa: E402
 
@@ -130,7 +130,7 @@ def _cold_once(code: str, env: dict[str, str], paths: list[Path]) -> float:
 
 
 def cold_start_figure(runs: int = 7) -> list[str]:
-    from lineage_intake.local.template import Stack
+    from lineage_intake_tools.local.template import Stack
 
     stack = Stack.from_template(prefix="bench")
     lambda_env = {

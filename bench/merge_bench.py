@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT / "tools"), str(ROOT)]
 
 SIZES = (100, 1_000, 10_000)
 TARGET_RATIO = 12.0
@@ -83,11 +83,11 @@ class EventsPartition:
 
 def _items(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The items that ingest would store, in DynamoDB's wire format (not timed)."""
-    from lineage_intake.events_store import BODY_ENCODING, encode_body
-    from lineage_intake.ingest import build_item, canonical_json, describe, event_id_of
-    from lineage_intake.lineage_store import to_item
     from lineage_intake.models import parse_event
     from lineage_intake.principal import Principal
+    from lineage_intake.service.ingest import build_item, canonical_json, describe, event_id_of
+    from lineage_intake.store.events import BODY_ENCODING, encode_body
+    from lineage_intake.store.lineage import to_item
 
     principal = Principal("tok_bench", frozenset({"flink_job_namespace"}))
     items = []
@@ -105,11 +105,11 @@ def _items(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _time_merges(session: Any, count: int, repeat: int) -> tuple[float, float, Any]:
     """Best time of a whole merge, and best time of its per-event part (Query, decode, fold; no writes)."""
     from lineage_intake import keys
-    from lineage_intake.events_store import EventsStore
-    from lineage_intake.lineage_store import LineageStore
-    from lineage_intake.local.template import Stack
     from lineage_intake.merge import merge_run
-    from lineage_intake.merge_service import MergeService
+    from lineage_intake.service.merge import MergeService
+    from lineage_intake.store.events import EventsStore
+    from lineage_intake.store.lineage import LineageStore
+    from lineage_intake_tools.local.template import Stack
 
     partition = EventsPartition(_items(_events(count)))
     best, best_fold, outcome = float("inf"), float("inf"), None

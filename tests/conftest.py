@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
-from lineage_intake.local.template import ROOT, Stack
+from lineage_intake_tools.local.template import ROOT, Stack
 from moto import mock_aws
 
 EVENTS_DIR = ROOT / "events"

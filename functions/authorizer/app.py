@@ -1,6 +1,6 @@
 """Authorizer function: the HTTP API's Lambda authorizer (payload 2.0, simple responses).
 
-Thin by design: ``lineage_intake.auth_store.TokenAuthorizer`` makes the decision (one GetItem, one constant-time
+Thin by design: ``lineage_intake.store.auth.TokenAuthorizer`` makes the decision (one GetItem, one constant-time
 compare); this module turns it into the native simple response, one log line and one metric.
 
 - It fails closed: any exception, here or in the domain, answers ``isAuthorized: false``.
@@ -20,8 +20,8 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerResponseV2,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from lineage_intake.auth_store import TokenAuthorizer, TokenStore
 from lineage_intake.config import AuthorizerSettings
+from lineage_intake.store.auth import TokenAuthorizer, TokenStore
 from lineage_intake.tokens import Decision
 from pydantic import Field
 

@@ -2,7 +2,7 @@
 
 Thin by design: Powertools' batch processor walks the stream batch and reports the records that failed
 (ReportBatchItemFailures), so that a poisoned record never holds back the records of other runs; the domain
-(``lineage_intake.merge_service``) does the work, one call per record, and hands back an outcome that
+(``lineage_intake.service.merge``) does the work, one call per record, and hands back an outcome that
 ``report`` turns into one log line and its metrics.
 """
 
@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lineage_intake.config import MergeSettings
-from lineage_intake.merge_service import MergeOutcome, MergeService
+from lineage_intake.service.merge import MergeOutcome, MergeService
 
 settings = MergeSettings.from_env()
 logger = Logger()
@@ -55,8 +55,8 @@ def service() -> MergeService:
     """Clients are created on first use, once per container, and passed into the domain."""
     import boto3
     from botocore.config import Config
-    from lineage_intake.events_store import EventsStore
-    from lineage_intake.lineage_store import LineageStore
+    from lineage_intake.store.events import EventsStore
+    from lineage_intake.store.lineage import LineageStore
 
     config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=2, read_timeout=10)
     dynamodb = boto3.client("dynamodb", config=config)

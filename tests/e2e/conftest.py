@@ -1,6 +1,6 @@
 """Fixtures of the end-to-end tests: the local stack as users run it, and a bare moto server.
 
-- ``local_stack``: ``python -m lineage_intake.local.stack --port 0`` in a subprocess (what ``make run`` runs),
+- ``local_stack``: ``python -m lineage_intake_tools.local.stack --port 0`` in a subprocess (what ``make run`` runs),
   once per test session, with a short authorizer cache TTL. Its logs go to a file that is printed when a
   test fails. It is stopped with SIGINT (Ctrl-C) at the end, and every process it started is checked gone.
 - ``moto_server``: moto's server in a thread on a free loopback port, for component tests that need the
@@ -22,7 +22,7 @@ from typing import Any
 
 import boto3
 import pytest
-from lineage_intake.local.template import ROOT, Stack
+from lineage_intake_tools.local.template import ROOT, Stack
 
 #: The authorizer cache TTL of the session's stack: short, so that the revocation test stays fast.
 AUTH_CACHE_TTL = 2
@@ -118,14 +118,23 @@ def alive(pid: int) -> bool:
 
 
 def start_stack(tmp: Path, *args: str) -> RunningStack:
-    """Start ``python -m lineage_intake.local.stack`` and wait for its env file (written when ready)."""
+    """Start ``python -m lineage_intake_tools.local.stack`` and wait for its env file (written when ready)."""
     tmp.mkdir(parents=True, exist_ok=True)
     env_file = tmp / "openlineage.env"
     log_file = tmp / "stack.log"
     err_file = tmp / "stack.err"
     with log_file.open("ab") as log, err_file.open("ab") as err:
         process = subprocess.Popen(
-            [sys.executable, "-m", "lineage_intake.local.stack", "--port", "0", "--env-file", str(env_file), *args],
+            [
+                sys.executable,
+                "-m",
+                "lineage_intake_tools.local.stack",
+                "--port",
+                "0",
+                "--env-file",
+                str(env_file),
+                *args,
+            ],
             cwd=ROOT,
             stdout=log,
             stderr=err,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from lineage_intake.local.poller import (
+from lineage_intake_tools.local.poller import (
     StreamPoller,
     StreamSourceConfig,
     check_pattern,

@@ -18,9 +18,9 @@ from typing import Any
 
 import boto3
 import pytest
-from lineage_intake.auth_store import Admin, ConnectionStore, TokenStore
-from lineage_intake.local.template import Stack
+from lineage_intake.store.auth import Admin, ConnectionStore, TokenStore
 from lineage_intake.tokens import TokenRecord, hash_secret, parse_authorization_header, utc_now
+from lineage_intake_tools.local.template import Stack
 
 from tests.conftest import event_file, load_handler
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import boto3
 import pytest
-from lineage_intake.auth_store import Admin
-from lineage_intake.local.template import Stack
 from lineage_intake.principal import Principal
+from lineage_intake.store.auth import Admin
 from lineage_intake.tokens import format_token, generate_secret, parse_time, utc_now
+from lineage_intake_tools.local.template import Stack
 
 from tests.conftest import event_file, load_handler
 from tests.integration.auth_fixtures import (

@@ -17,8 +17,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from lineage_intake import keys
-from lineage_intake.events_store import MAX_INLINE_ITEM_BYTES, EventsStore, from_dynamodb
-from lineage_intake.local.template import Stack
+from lineage_intake.store.events import MAX_INLINE_ITEM_BYTES, EventsStore, from_dynamodb
+from lineage_intake_tools.local.template import Stack
 
 from tests.conftest import INVALID_FIXTURES, concrete_corpus_events, corpus_json, event_file, load_handler
 

@@ -25,13 +25,13 @@ from botocore.config import Config
 from lineage_intake import keys
 from lineage_intake.config import IngestSettings
 from lineage_intake.errors import StorageUnavailable
-from lineage_intake.events_store import EventsStore, from_dynamodb
-from lineage_intake.ingest import IngestService, Outcome
-from lineage_intake.lineage_store import LineageStore, WriteResult
-from lineage_intake.local.template import ROOT, Stack
 from lineage_intake.merge import merge_run
-from lineage_intake.merge_service import MergeOutcome, MergeService
 from lineage_intake.principal import Principal
+from lineage_intake.service.ingest import IngestService, Outcome
+from lineage_intake.service.merge import MergeOutcome, MergeService
+from lineage_intake.store.events import EventsStore, from_dynamodb
+from lineage_intake.store.lineage import LineageStore, WriteResult
+from lineage_intake_tools.local.template import ROOT, Stack
 
 from tests.conftest import corpus_json, event_file, load_handler
 from tests.unit.test_merge_rules import (

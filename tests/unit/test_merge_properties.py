@@ -19,8 +19,8 @@ import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lineage_intake.local.template import Stack
 from lineage_intake.merge import merge_run, ordered
+from lineage_intake_tools.local.template import Stack
 from moto import mock_aws
 
 from tests.conftest import use_fake_aws_credentials

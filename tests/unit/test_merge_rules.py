@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from lineage_intake.ingest import canonical_json, describe, event_id_of
 from lineage_intake.merge import (
     MergedRun,
     RunRef,
@@ -28,6 +27,7 @@ from lineage_intake.merge import (
     ordered,
 )
 from lineage_intake.models import normalize_run_id, parse_event
+from lineage_intake.service.ingest import canonical_json, describe, event_id_of
 
 from tests.conftest import corpus_json
 

@@ -56,7 +56,6 @@ from typing import Any
 
 from lineage_intake import keys
 from lineage_intake.errors import ConflictError, DomainError, DuplicateItem, StorageUnavailable
-from lineage_intake.events_store import from_dynamodb, translate_error
 from lineage_intake.merge import (
     ColumnEdge,
     DatasetDefinition,
@@ -66,6 +65,7 @@ from lineage_intake.merge import (
     Ref,
     content_hash,
 )
+from lineage_intake.store.events import from_dynamodb, translate_error
 
 RUN_SK = "RUN"
 JOB_SK = "JOB"

@@ -26,7 +26,6 @@ from lineage_intake.errors import (
     PayloadTooLarge,
     StorageUnavailable,
 )
-from lineage_intake.events_store import EventsStore
 from lineage_intake.models import (
     MAX_ERRORS,
     AnyEvent,
@@ -39,6 +38,7 @@ from lineage_intake.models import (
     parse_event,
 )
 from lineage_intake.principal import Principal
+from lineage_intake.store.events import EventsStore
 
 Status = Literal["accepted", "duplicate", "rejected"]
 

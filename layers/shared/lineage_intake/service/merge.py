@@ -25,8 +25,6 @@ from typing import Any, Protocol
 
 from lineage_intake import keys
 from lineage_intake.errors import DomainError, StorageUnavailable
-from lineage_intake.events_store import EventsStore
-from lineage_intake.lineage_store import LineageStore, WriteResult
 from lineage_intake.merge import (
     MergedRun,
     StoredEvent,
@@ -35,6 +33,8 @@ from lineage_intake.merge import (
     merge_run,
 )
 from lineage_intake.models import normalize_run_id
+from lineage_intake.store.events import EventsStore
+from lineage_intake.store.lineage import LineageStore, WriteResult
 
 
 class MalformedRecord(DomainError):

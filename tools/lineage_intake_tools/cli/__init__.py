@@ -245,7 +245,7 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
 
 # ---------------------------------------------------------------------- connections and tokens
 def admin(ctx: Context) -> Any:
-    from lineage_intake.auth_store import Admin, ConnectionStore, TokenStore
+    from lineage_intake.store.auth import Admin, ConnectionStore, TokenStore
 
     connections_table = ctx.resources.require("connections_table")
     tokens_table = ctx.resources.require("tokens_table")
@@ -353,8 +353,8 @@ def add_tokens_parser(sub: Subparsers) -> None:
 
 
 def add_lineage_parsers(sub: Subparsers) -> None:
-    """``runs`` and ``datasets`` (``lineage_intake.cli_lineage``), imported here: that module imports this one."""
-    from lineage_intake import cli_lineage
+    """``runs`` and ``datasets`` (``lineage_intake_tools.cli.lineage``), imported here: that module imports this one."""
+    from lineage_intake_tools.cli import lineage as cli_lineage
 
     cli_lineage.add_commands(sub)
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lineage_intake.errors import DuplicateItem, InvalidArgument, NotFound
-from lineage_intake.events_store import translate_error
+from lineage_intake.store.events import translate_error
 from lineage_intake.tokens import (
     Decision,
     IssuedToken,

@@ -8,7 +8,7 @@
 - ``datasets columns NAMESPACE NAME FIELD``: the input fields that a field is computed from, and its consumers;
 - ``datasets register NAMESPACE NAME``: register a dataset, which makes a partial dataset a full asset.
 
-The groups plug into ``lineage_intake.cli`` through ``add_commands`` (listed in ``COMMAND_GROUPS``). An unknown
+The groups plug into ``lineage_intake_tools.cli`` through ``add_commands`` (listed in ``COMMAND_GROUPS``). An unknown
 run or dataset raises ``NotFound``, a domain error: the CLI prints its message and exits 1.
 """
 
@@ -20,16 +20,16 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from lineage_intake.errors import DomainError
-from lineage_intake.lineage_store import LineageStore
 from lineage_intake.models import normalize_run_id
+from lineage_intake.store.lineage import LineageStore
 
 if TYPE_CHECKING:
-    from lineage_intake.cli import Context, Result, Subparsers
+    from lineage_intake_tools.cli import Context, Result, Subparsers
 
 
 def _cli() -> ModuleType:
-    """``lineage_intake.cli``, imported when a command runs: it imports this module, so not at import time."""
-    from lineage_intake import cli
+    """``lineage_intake_tools.cli``, imported when a command runs: it imports this module, so not at import time."""
+    import lineage_intake_tools.cli as cli
 
     return cli
 
@@ -203,8 +203,8 @@ def runs_awaiting(ctx: Context) -> Result:
 
 def runs_merge(ctx: Context) -> Result:
     """Merge one run again from its stored events, as the stream consumer would."""
-    from lineage_intake.events_store import EventsStore
-    from lineage_intake.merge_service import MergeOutcome, MergeService
+    from lineage_intake.service.merge import MergeOutcome, MergeService
+    from lineage_intake.store.events import EventsStore
 
     outcomes: list[MergeOutcome] = []
     events = EventsStore(

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from lineage_intake.local.template import ROOT
+from lineage_intake_tools.local.template import ROOT
 
 DEFAULT_ENV_FILE = ROOT / ".local" / "openlineage.env"
 CORPUS = ROOT / "tests" / "fixtures" / "corpus"
@@ -183,7 +183,7 @@ def make_client(url: str, api_key: str, compression: str | None = "gzip", timeou
 # ---------------------------------------------------------------------------- the demo
 def cli(env: Mapping[str, str], *argv: str) -> int:
     """Run one ``lineage-intake`` command with the stack's settings, printing what it prints."""
-    from lineage_intake.cli import main
+    from lineage_intake_tools.cli import main
 
     return main(list(argv), env=dict(env))
 
@@ -191,9 +191,8 @@ def cli(env: Mapping[str, str], *argv: str) -> int:
 def wait_for_run(env: Mapping[str, str], namespace: str, job: str, run_id: str, timeout: float = 15.0) -> bool:
     """Poll the Lineage table (as ``runs show`` reads it) until the run is merged in a terminal state."""
     import boto3
-
-    from lineage_intake.lineage_store import LineageStore
     from lineage_intake.models import normalize_run_id
+    from lineage_intake.store.lineage import LineageStore
 
     client = boto3.Session(
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
@@ -211,7 +210,9 @@ def wait_for_run(env: Mapping[str, str], namespace: str, job: str, run_id: str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lineage_intake.local.demo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m lineage_intake_tools.local.demo", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--env-file", type=Path, default=DEFAULT_ENV_FILE, help="written by `make run`")
     args = parser.parse_args(argv)
     try:
