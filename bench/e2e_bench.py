@@ -80,19 +80,12 @@ class Stack:
 
 @contextmanager
 def local_stack() -> Iterator[Stack]:
+    from lineage_intake_tools.local.stack import command as stack_command
+
     with tempfile.TemporaryDirectory(prefix="lineage-bench-") as tmp:
         env_file = Path(tmp) / "openlineage.env"
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lineage_intake_tools.local.stack",
-                "--port",
-                "0",
-                "--env-file",
-                str(env_file),
-                *os.environ.get("BENCH_STACK_ARGS", "").split(),
-            ],
+            stack_command(env_file, *os.environ.get("BENCH_STACK_ARGS", "").split()),
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -248,7 +241,7 @@ def throughput(stack: Stack) -> list[str]:
 
 def latency(stack: Stack) -> list[str]:
     from lineage_intake import keys
-    from lineage_intake.store.lineage import RUN_SK
+    from lineage_intake.store.lineage_items import RUN_SK
 
     namespace = stack.env["OPENLINEAGE_NAMESPACE"]
     post = http_poster(stack)

@@ -27,9 +27,10 @@ sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT / "tools"), str(ROOT)]
 from lineage_intake.models import parse_event  # noqa: E402
 from lineage_intake.principal import Principal  # noqa: E402
 from lineage_intake.service.ingest import Outcome, build_item, canonical_json, describe, event_id_of  # noqa: E402
-from lineage_intake.store.events import encode_body, write_units  # noqa: E402
+from lineage_intake.store.dynamo import write_units  # noqa: E402
+from lineage_intake.store.events import encode_body  # noqa: E402
 
-from tests.conftest import INVALID_FIXTURES, concrete_corpus_events  # noqa: E402
+from tests.helpers.corpus import INVALID_FIXTURES, concrete_corpus_events  # noqa: E402
 
 PRINCIPAL = Principal("tok_bench", frozenset())
 SPEC = ROOT / "tests" / "fixtures" / "corpus" / "spec" / "OpenLineage.json"

@@ -34,7 +34,7 @@ RUN_ID = "5f6b2bb8-58f1-4f7e-a0a4-1b1c9f5a1e99"
 
 
 def _events(count: int) -> list[dict[str, Any]]:
-    from tests.unit.test_merge_rules import TEMPLATES, at, flink_streaming_run, template_event
+    from tests.helpers.runs import TEMPLATES, at, flink_streaming_run, template_event
 
     start, running = flink_streaming_run(RUN_ID, checkpoints=1)
     events = [start]
@@ -80,14 +80,22 @@ class EventsPartition:
             size += item_size
         return {"Items": page}
 
+    def get_paginator(self, operation: str) -> Any:
+        """botocore's own paginator over ``query``, as the real client gives it."""
+        from botocore.paginate import Paginator
+
+        assert operation == "query"
+        config = {"input_token": "ExclusiveStartKey", "output_token": "LastEvaluatedKey", "limit_key": "Limit"}
+        return Paginator(self.query, {**config, "result_key": "Items"}, None)
+
 
 def _items(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The items that ingest would store, in DynamoDB's wire format (not timed)."""
     from lineage_intake.models import parse_event
     from lineage_intake.principal import Principal
     from lineage_intake.service.ingest import build_item, canonical_json, describe, event_id_of
+    from lineage_intake.store.dynamo import to_item
     from lineage_intake.store.events import BODY_ENCODING, encode_body
-    from lineage_intake.store.lineage import to_item
 
     principal = Principal("tok_bench", frozenset({"flink_job_namespace"}))
     items = []

@@ -21,18 +21,11 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lineage_intake.config import AuthorizerSettings
-from lineage_intake.store.auth import TokenAuthorizer, TokenStore
+from lineage_intake.service.authorizer import TokenAuthorizer
+from lineage_intake.store.auth import TokenStore
 from lineage_intake.tokens import Decision
-from pydantic import Field
 
-
-class Settings(AuthorizerSettings):
-    """``TOKEN_LAST_USED_WRITES=true`` records a best-effort last-used time; it needs UpdateItem on the table."""
-
-    record_last_used: bool = Field(alias="TOKEN_LAST_USED_WRITES", default=False)
-
-
-settings = Settings.from_env()
+settings = AuthorizerSettings.from_env()
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()

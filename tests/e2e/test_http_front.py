@@ -26,7 +26,7 @@ from lineage_intake_tools.local.front import (
 )
 from lineage_intake_tools.local.template import Stack
 
-from tests.conftest import event_file
+from tests.helpers.corpus import event_file
 
 ROUTES = [Route("POST", "/api/v1/lineage", "IngestFunction"), Route("POST", "/api/v1/lineage/batch", "IngestFunction")]
 AUTH = AuthorizerConfig("AuthorizerFunction", ("Authorization",), ttl_seconds=60)

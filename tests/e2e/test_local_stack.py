@@ -27,8 +27,8 @@ from lineage_intake import keys
 from lineage_intake.store.lineage import LineageStore
 from lineage_intake_tools.local.demo import client_event, make_client, with_namespace
 
-from tests.conftest import corpus_json
-from tests.e2e.conftest import AUTH_CACHE_TTL, RunningStack
+from tests.helpers.corpus import corpus_json
+from tests.helpers.local_stack import AUTH_CACHE_TTL, RunningStack
 
 CLI = Path(sys.executable).with_name("lineage-intake")
 START = "openlineage/events/proxy-fluentd/docker/test-start.json"

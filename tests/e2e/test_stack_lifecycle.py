@@ -17,8 +17,8 @@ import requests
 from lineage_intake_tools.local.demo import with_namespace
 from lineage_intake_tools.local.template import ROOT
 
-from tests.conftest import corpus_json
-from tests.e2e.conftest import alive, children_of, start_stack, stop_stack
+from tests.helpers.corpus import corpus_json
+from tests.helpers.local_stack import alive, children_of, start_stack, stop_stack
 
 EXPECTED_KEYS = {
     "OPENLINEAGE_URL",

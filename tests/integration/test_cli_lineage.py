@@ -12,8 +12,8 @@ import pytest
 from lineage_intake_tools.cli import lineage as cli_lineage
 from lineage_intake_tools.local.template import Stack
 
-from tests.integration.test_merge_handler import Pipeline
-from tests.unit.test_merge_rules import dbt_family, seed_run
+from tests.helpers.pipeline import Pipeline
+from tests.helpers.runs import dbt_family, seed_run
 
 
 @pytest.fixture

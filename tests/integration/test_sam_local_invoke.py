@@ -24,8 +24,9 @@ import pytest
 from lineage_intake.store.lineage import LineageStore
 from lineage_intake_tools.local.template import Stack, load_template
 
-from tests.conftest import EVENTS_DIR, event_file, load_handler
-from tests.integration.auth_fixtures import admin_for, seed_example_token
+from tests.helpers.auth import admin_for, seed_example_token
+from tests.helpers.aws import load_handler
+from tests.helpers.corpus import EVENTS_DIR, event_file
 
 #: The stack name whose physical names events/env.json uses (lineage-intake-EventsTable, ...).
 ENV_STACK = "lineage-intake"

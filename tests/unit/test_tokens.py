@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 from lineage_intake.principal import Principal
-from lineage_intake.store.auth import TokenAuthorizer
+from lineage_intake.service.authorizer import TokenAuthorizer
 from lineage_intake.tokens import (
     HASH_VERSION,
     MAX_HEADER_LENGTH,

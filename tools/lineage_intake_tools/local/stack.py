@@ -576,7 +576,8 @@ class LocalStack:
             raise StackError(f"a function failed to load: {errors[0]}")
 
     def _create_token(self, session: Any) -> None:
-        from lineage_intake.store.auth import Admin, ConnectionStore, TokenStore
+        from lineage_intake.service.admin import Admin
+        from lineage_intake.store.auth import ConnectionStore, TokenStore
 
         ddb = self.client("dynamodb")
         admin = Admin(
@@ -744,6 +745,11 @@ def _banner(stack: LocalStack) -> str:
         lines.append(f"# Use them in a shell:  set -a; . {shown}; set +a")
     lines.append(f"# ready: POST OpenLineage events to {stack.url}/api/v1/lineage (Ctrl-C stops)")
     return "\n".join(lines) + "\n"
+
+
+def command(env_file: Path, *args: str) -> list[str]:
+    """``make run`` on a free port, writing its settings to ``env_file`` (how tests and benchmarks start it)."""
+    return [sys.executable, "-m", "lineage_intake_tools.local.stack", "--port", "0", "--env-file", str(env_file), *args]
 
 
 def main(argv: list[str] | None = None) -> int:
