@@ -123,7 +123,10 @@ INITS = {
 
 
 def _cold_once(code: str, env: dict[str, str], paths: list[Path]) -> float:
-    full_env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(str(p) for p in paths)}
+    # The template turns X-Ray tracing on, so the Tracer's import counts: a POWERTOOLS_TRACE_DISABLED from the
+    # caller's shell (the test suite sets it) must not leak in and make the figure look better than Lambda.
+    inherited = {k: v for k, v in os.environ.items() if k != "POWERTOOLS_TRACE_DISABLED"}
+    full_env = {**inherited, **env, "PYTHONPATH": os.pathsep.join(str(p) for p in paths)}
     out = subprocess.run(
         [sys.executable, "-c", _COLD.format(body=code)], env=full_env, capture_output=True, text=True, check=True
     )

@@ -1,6 +1,6 @@
 """Authorizer function: the HTTP API's Lambda authorizer (payload 2.0, simple responses).
 
-Thin by design: ``lineage_intake.store.auth.TokenAuthorizer`` makes the decision (one GetItem, one constant-time
+Thin by design: ``lineage_intake.service.authorizer.TokenAuthorizer`` makes the decision (one GetItem, one constant-time
 compare); this module turns it into the native simple response, one log line and one metric.
 
 - It fails closed: any exception, here or in the domain, answers ``isAuthorized: false``.
