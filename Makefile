@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# aws-sam-cli pins versions that conflict with the dev tools (boto3, jsonschema...): it gets a venv of its own.
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed-stamp
 PORT ?= 3000
 
 .DEFAULT_GOAL := help
@@ -11,7 +15,7 @@ PORT ?= 3000
 help:
 	@echo "make run    serve the whole pipeline locally on 127.0.0.1:$(PORT) (no Docker, no AWS account)"
 	@echo "make test   lint, cfn-lint and every test (unit, integration, e2e)"
-	@echo "make lint   ruff, mypy and cfn-lint only"
+	@echo "make lint   ruff, mypy, cfn-lint and sam validate --lint only"
 	@echo "make bench  benchmarks, each figure next to its anchor"
 	@echo "make demo   post real events with openlineage-python to a running 'make run' and show the lineage"
 
@@ -22,13 +26,19 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-install: $(STAMP)
+$(SAM_STAMP): requirements-sam.txt requirements-sam.lock
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt -c requirements-sam.lock
+	@touch $(SAM_STAMP)
 
-lint: $(STAMP)
+install: $(STAMP) $(SAM_STAMP)
+
+lint: $(STAMP) $(SAM_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1 --template template.yaml
 
 format: $(STAMP)
 	$(BIN)/ruff format .
@@ -41,13 +51,13 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/integration
 
 run: $(STAMP)
-	$(BIN)/python -m lineage_intake.local.stack --port $(PORT)
+	$(BIN)/python -m lineage_intake_tools.local.stack --port $(PORT)
 
 demo: $(STAMP)
-	$(BIN)/python -m lineage_intake.local.demo
+	$(BIN)/python -m lineage_intake_tools.local.demo
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) .local .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -1,6 +1,6 @@
 """End-to-end benchmarks on the local stack (``make run``), each figure next to its anchor from the same run.
 
-The stack runs as users run it, ``python -m lineage_intake.local.stack`` in a subprocess (its logs are
+The stack runs as users run it, ``python -m lineage_intake_tools.local.stack`` in a subprocess (its logs are
 discarded), with its defaults (up to four worker processes per function, started on demand).
 
 1. **Events per second through the HTTP front, ingest and storage.** Real events (the proxy's docker START and
@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "layers" / "shared")]
+sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT / "tools")]
 
 CORPUS = ROOT / "tests" / "fixtures" / "corpus"
 PAIR = (
@@ -80,19 +80,12 @@ class Stack:
 
 @contextmanager
 def local_stack() -> Iterator[Stack]:
+    from lineage_intake_tools.local.stack import command as stack_command
+
     with tempfile.TemporaryDirectory(prefix="lineage-bench-") as tmp:
         env_file = Path(tmp) / "openlineage.env"
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lineage_intake.local.stack",
-                "--port",
-                "0",
-                "--env-file",
-                str(env_file),
-                *os.environ.get("BENCH_STACK_ARGS", "").split(),
-            ],
+            stack_command(env_file, *os.environ.get("BENCH_STACK_ARGS", "").split()),
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -119,7 +112,7 @@ def local_stack() -> Iterator[Stack]:
 # ---------------------------------------------------------------------------- events and items
 def runs(namespace: str, count: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """``count`` fresh runs (START, COMPLETE) of one job in ``namespace``."""
-    from lineage_intake.local.demo import with_namespace
+    from lineage_intake_tools.local.demo import with_namespace
 
     pair = [with_namespace(json.loads((CORPUS / p).read_text()), namespace) for p in PAIR]
     out = []
@@ -149,9 +142,9 @@ class _Recorder:
 def items_as_ingest_builds_them(stack: Stack, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The exact PutItem requests ingest sends for ``events`` (same code path, recorded, not sent)."""
     from lineage_intake.config import IngestSettings
-    from lineage_intake.events_store import EventsStore
-    from lineage_intake.ingest import IngestService
     from lineage_intake.principal import Principal
+    from lineage_intake.service.ingest import IngestService
+    from lineage_intake.store.events import EventsStore
     from lineage_intake.tokens import parse_token
 
     table, bucket = stack.env["LINEAGE_EVENTS_TABLE"], stack.env["LINEAGE_BODY_BUCKET"]
@@ -248,7 +241,7 @@ def throughput(stack: Stack) -> list[str]:
 
 def latency(stack: Stack) -> list[str]:
     from lineage_intake import keys
-    from lineage_intake.lineage_store import RUN_SK
+    from lineage_intake.store.lineage_items import RUN_SK
 
     namespace = stack.env["OPENLINEAGE_NAMESPACE"]
     post = http_poster(stack)

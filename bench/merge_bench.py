@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT / "tools"), str(ROOT)]
 
 SIZES = (100, 1_000, 10_000)
 TARGET_RATIO = 12.0
@@ -34,7 +34,7 @@ RUN_ID = "5f6b2bb8-58f1-4f7e-a0a4-1b1c9f5a1e99"
 
 
 def _events(count: int) -> list[dict[str, Any]]:
-    from tests.unit.test_merge_rules import TEMPLATES, at, flink_streaming_run, template_event
+    from tests.helpers.runs import TEMPLATES, at, flink_streaming_run, template_event
 
     start, running = flink_streaming_run(RUN_ID, checkpoints=1)
     events = [start]
@@ -80,14 +80,22 @@ class EventsPartition:
             size += item_size
         return {"Items": page}
 
+    def get_paginator(self, operation: str) -> Any:
+        """botocore's own paginator over ``query``, as the real client gives it."""
+        from botocore.paginate import Paginator
+
+        assert operation == "query"
+        config = {"input_token": "ExclusiveStartKey", "output_token": "LastEvaluatedKey", "limit_key": "Limit"}
+        return Paginator(self.query, {**config, "result_key": "Items"}, None)
+
 
 def _items(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The items that ingest would store, in DynamoDB's wire format (not timed)."""
-    from lineage_intake.events_store import BODY_ENCODING, encode_body
-    from lineage_intake.ingest import build_item, canonical_json, describe, event_id_of
-    from lineage_intake.lineage_store import to_item
     from lineage_intake.models import parse_event
     from lineage_intake.principal import Principal
+    from lineage_intake.service.ingest import build_item, canonical_json, describe, event_id_of
+    from lineage_intake.store.dynamo import to_item
+    from lineage_intake.store.events import BODY_ENCODING, encode_body
 
     principal = Principal("tok_bench", frozenset({"flink_job_namespace"}))
     items = []
@@ -105,11 +113,11 @@ def _items(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _time_merges(session: Any, count: int, repeat: int) -> tuple[float, float, Any]:
     """Best time of a whole merge, and best time of its per-event part (Query, decode, fold; no writes)."""
     from lineage_intake import keys
-    from lineage_intake.events_store import EventsStore
-    from lineage_intake.lineage_store import LineageStore
-    from lineage_intake.local.template import Stack
     from lineage_intake.merge import merge_run
-    from lineage_intake.merge_service import MergeService
+    from lineage_intake.service.merge import MergeService
+    from lineage_intake.store.events import EventsStore
+    from lineage_intake.store.lineage import LineageStore
+    from lineage_intake_tools.local.template import Stack
 
     partition = EventsPartition(_items(_events(count)))
     best, best_fold, outcome = float("inf"), float("inf"), None

@@ -105,10 +105,10 @@ def main() -> None:
 
     import boto3
     from lineage_intake.config import IngestSettings
-    from lineage_intake.events_store import EventsStore
-    from lineage_intake.ingest import IngestService
-    from lineage_intake.local.template import Stack
     from lineage_intake.principal import Principal
+    from lineage_intake.service.ingest import IngestService
+    from lineage_intake.store.events import EventsStore
+    from lineage_intake_tools.local.template import Stack
     from moto import mock_aws
 
     fluentd = CORPUS / "openlineage" / "events" / "proxy-fluentd" / "docker"

@@ -1,6 +1,6 @@
 """Authorizer function: the HTTP API's Lambda authorizer (payload 2.0, simple responses).
 
-Thin by design: ``lineage_intake.auth_store.TokenAuthorizer`` makes the decision (one GetItem, one constant-time
+Thin by design: ``lineage_intake.service.authorizer.TokenAuthorizer`` makes the decision (one GetItem, one constant-time
 compare); this module turns it into the native simple response, one log line and one metric.
 
 - It fails closed: any exception, here or in the domain, answers ``isAuthorized: false``.
@@ -20,19 +20,12 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerResponseV2,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from lineage_intake.auth_store import TokenAuthorizer, TokenStore
 from lineage_intake.config import AuthorizerSettings
+from lineage_intake.service.authorizer import TokenAuthorizer
+from lineage_intake.store.auth import TokenStore
 from lineage_intake.tokens import Decision
-from pydantic import Field
 
-
-class Settings(AuthorizerSettings):
-    """``TOKEN_LAST_USED_WRITES=true`` records a best-effort last-used time; it needs UpdateItem on the table."""
-
-    record_last_used: bool = Field(alias="TOKEN_LAST_USED_WRITES", default=False)
-
-
-settings = Settings.from_env()
+settings = AuthorizerSettings.from_env()
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()

@@ -1,6 +1,6 @@
 """Ingest function: POST /api/v1/lineage and /api/v1/lineage/batch behind the HTTP API authorizer.
 
-Thin by design: Powertools does the routing, logging, metrics and tracing; ``lineage_intake.ingest`` does the
+Thin by design: Powertools does the routing, logging, metrics and tracing; ``lineage_intake.service.ingest`` does the
 work. Domain exceptions become status codes in ``_domain_error`` and nowhere else.
 """
 
@@ -22,9 +22,9 @@ from lineage_intake.errors import (
     StorageUnavailable,
     UnsupportedMediaType,
 )
-from lineage_intake.ingest import IngestService, Outcome, Request
 from lineage_intake.models import MAX_ERRORS
 from lineage_intake.principal import Principal
+from lineage_intake.service.ingest import IngestService, Outcome, Request
 from pydantic import BaseModel
 
 settings = IngestSettings.from_env()
@@ -82,7 +82,7 @@ def service() -> IngestService:
     """Clients are created on first use, once per container, and passed into the domain."""
     import boto3
     from botocore.config import Config
-    from lineage_intake.events_store import EventsStore
+    from lineage_intake.store.events import EventsStore
 
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
     s3 = cache(lambda: boto3.client("s3", config=config))

@@ -2,26 +2,28 @@
 
 Thin by design: Powertools' batch processor walks the stream batch and reports the records that failed
 (ReportBatchItemFailures), so that a poisoned record never holds back the records of other runs; the domain
-(``lineage_intake.merge_service``) does the work, one call per record, and hands back an outcome that
+(``lineage_intake.service.merge``) does the work, one call per record, and hands back an outcome that
 ``report`` turns into one log line and its metrics.
 """
 
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lineage_intake.config import MergeSettings
-from lineage_intake.merge_service import MergeOutcome, MergeService
+from lineage_intake.service.merge import Batch, MergeOutcome, MergeService
 
 settings = MergeSettings.from_env()
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+#: The parser model turns each record's attribute values into plain values; the service parses NewImage itself,
+#: so that a malformed image is reported as a failed merge with the field it lacks.
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams, model=DynamoDBStreamRecordModel)
 
 #: Outcome -> metric counted once per merge (coalesced, ignored and pending records count nothing).
 METRIC = {
@@ -55,8 +57,8 @@ def service() -> MergeService:
     """Clients are created on first use, once per container, and passed into the domain."""
     import boto3
     from botocore.config import Config
-    from lineage_intake.events_store import EventsStore
-    from lineage_intake.lineage_store import LineageStore
+    from lineage_intake.store.events import EventsStore
+    from lineage_intake.store.lineage import LineageStore
 
     config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=2, read_timeout=10)
     dynamodb = boto3.client("dynamodb", config=config)
@@ -66,16 +68,15 @@ def service() -> MergeService:
 
 
 @tracer.capture_method
-def record_handler(record: DynamoDBRecord) -> str:
-    stream = record.dynamodb
-    image = stream.new_image if stream is not None else {}
-    event_name = record.event_name.name if record.event_name is not None else "UNKNOWN"
-    return service().handle(image, event_name).status
+def record_handler(record: DynamoDBStreamRecordModel, batch: Batch) -> str:
+    image = record.dynamodb.NewImage
+    return service().handle(image if isinstance(image, dict) else {}, record.eventName, batch).status
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    service().begin_batch()
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    batch = Batch()  # this invocation's batch: nothing carries over to the next one
+    handle = partial(record_handler, batch=batch)
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from lineage_intake.local.front import (
+from lineage_intake_tools.local.front import (
     AuthorizerConfig,
     BadRequest,
     FunctionError,
@@ -24,9 +24,9 @@ from lineage_intake.local.front import (
     is_text_body,
     read_chunked,
 )
-from lineage_intake.local.template import Stack
+from lineage_intake_tools.local.template import Stack
 
-from tests.conftest import event_file
+from tests.helpers.corpus import event_file
 
 ROUTES = [Route("POST", "/api/v1/lineage", "IngestFunction"), Route("POST", "/api/v1/lineage/batch", "IngestFunction")]
 AUTH = AuthorizerConfig("AuthorizerFunction", ("Authorization",), ttl_seconds=60)

@@ -24,11 +24,11 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from lineage_intake import keys
-from lineage_intake.lineage_store import LineageStore
-from lineage_intake.local.demo import client_event, make_client, with_namespace
+from lineage_intake.store.lineage import LineageStore
+from lineage_intake_tools.local.demo import client_event, make_client, with_namespace
 
-from tests.conftest import corpus_json
-from tests.e2e.conftest import AUTH_CACHE_TTL, RunningStack
+from tests.helpers.corpus import corpus_json
+from tests.helpers.local_stack import AUTH_CACHE_TTL, RunningStack
 
 CLI = Path(sys.executable).with_name("lineage-intake")
 START = "openlineage/events/proxy-fluentd/docker/test-start.json"
@@ -71,8 +71,8 @@ def lineage_cli(local_stack: RunningStack) -> RunningStack:
     result = cli(local_stack, "runs", "--help", check=False)
     if result.returncode != 0:
         pytest.fail(
-            "`lineage-intake runs` does not exist: lineage_intake.cli_lineage.add_commands is not in "
-            f"lineage_intake.cli.COMMAND_GROUPS ({result.stderr.strip().splitlines()[-1:]})"
+            "`lineage-intake runs` does not exist: lineage_intake_tools.cli.lineage.add_commands is not in "
+            f"lineage_intake_tools.cli.COMMAND_GROUPS ({result.stderr.strip().splitlines()[-1:]})"
         )
     return local_stack
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from lineage_intake.local.demo import with_namespace
-from lineage_intake.local.template import ROOT
+from lineage_intake_tools.local.demo import with_namespace
+from lineage_intake_tools.local.template import ROOT
 
-from tests.conftest import corpus_json
-from tests.e2e.conftest import alive, children_of, start_stack, stop_stack
+from tests.helpers.corpus import corpus_json
+from tests.helpers.local_stack import alive, children_of, start_stack, stop_stack
 
 EXPECTED_KEYS = {
     "OPENLINEAGE_URL",
@@ -103,7 +103,7 @@ def test_a_busy_port_fails_with_a_message_that_says_what_to_do(tmp_path: Path) -
             [
                 sys.executable,
                 "-m",
-                "lineage_intake.local.stack",
+                "lineage_intake_tools.local.stack",
                 "--port",
                 str(port),
                 "--env-file",

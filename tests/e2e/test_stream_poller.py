@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from lineage_intake.local.poller import (
+from lineage_intake_tools.local.poller import (
     StreamPoller,
     StreamSourceConfig,
     check_pattern,
@@ -24,7 +24,7 @@ from lineage_intake.local.poller import (
     matches_any,
 )
 
-from tests.e2e.conftest import ServerStack
+from tests.helpers.local_stack import ServerStack
 
 
 class Function:
@@ -99,7 +99,7 @@ def drain(poller: StreamPoller, rounds: int = 50) -> None:
 
 def test_the_mapping_settings_are_read_from_the_template(server_stack: ServerStack) -> None:
     config = StreamSourceConfig.from_stack(server_stack.template, "MergeFunction", server_stack.endpoint)
-    assert config.table == "test-EventsTable"
+    assert config.table == server_stack.template.physical_name("EventsTable")
     assert config.batch_size == 100
     assert config.max_retries == 5
     assert config.bisect_on_error is True
@@ -124,7 +124,8 @@ def test_records_reach_the_function_in_lambdas_json_shape(srv: ServerStack, conf
     assert record["eventSource"] == "aws:dynamodb"
     assert record["awsRegion"] == "us-east-1"
     assert record["eventSourceARN"] == poller.stream_arn
-    assert record["eventSourceARN"].startswith("arn:aws:dynamodb:us-east-1:123456789012:table/test-EventsTable/stream/")
+    table = config.table
+    assert record["eventSourceARN"].startswith(f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}/stream/")
     ddb = record["dynamodb"]
     assert ddb["StreamViewType"] == "NEW_IMAGE"
     assert isinstance(ddb["ApproximateCreationDateTime"], int)

@@ -1,0 +1,1 @@
+"""Shared test builders. Test modules import from here, never from each other."""

@@ -15,13 +15,12 @@ from typing import Any
 
 import boto3
 import pytest
-from lineage_intake.auth_store import Admin
-from lineage_intake.local.template import Stack
 from lineage_intake.principal import Principal
+from lineage_intake.service.admin import Admin
 from lineage_intake.tokens import format_token, generate_secret, parse_time, utc_now
+from lineage_intake_tools.local.template import Stack
 
-from tests.conftest import event_file, load_handler
-from tests.integration.auth_fixtures import (
+from tests.helpers.auth import (
     EXAMPLE_SECRET,
     EXAMPLE_TOKEN,
     EXAMPLE_TOKEN_ID,
@@ -36,6 +35,8 @@ from tests.integration.auth_fixtures import (
     seed_example_token,
     structured_lines,
 )
+from tests.helpers.aws import load_handler
+from tests.helpers.corpus import event_file
 
 DENIED = {"isAuthorized": False}
 

@@ -14,15 +14,16 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+import lineage_intake_tools.cli as cli
 import pytest
-from lineage_intake import cli
-from lineage_intake.auth_store import Admin
-from lineage_intake.local.template import ROOT, Stack
 from lineage_intake.principal import Principal
+from lineage_intake.service.admin import Admin
 from lineage_intake.tokens import parse_authorization_header
+from lineage_intake_tools.local.template import ROOT, Stack
 
-from tests.conftest import event_file, load_handler
-from tests.integration.auth_fixtures import admin_for, authorizer_request, ingest_request, load_authorizer
+from tests.helpers.auth import admin_for, authorizer_request, ingest_request, load_authorizer
+from tests.helpers.aws import load_handler
+from tests.helpers.corpus import event_file
 
 
 def stack_variables(stack: Stack) -> dict[str, str]:

@@ -7,12 +7,13 @@ import json
 from typing import Any
 
 import boto3
+import lineage_intake_tools.cli as cli
 import pytest
-from lineage_intake import cli, cli_lineage
-from lineage_intake.local.template import Stack
+from lineage_intake_tools.cli import lineage as cli_lineage
+from lineage_intake_tools.local.template import Stack
 
-from tests.integration.test_merge_handler import Pipeline
-from tests.unit.test_merge_rules import dbt_family, seed_run
+from tests.helpers.pipeline import Pipeline
+from tests.helpers.runs import dbt_family, seed_run
 
 
 @pytest.fixture

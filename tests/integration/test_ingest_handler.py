@@ -17,13 +17,15 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from lineage_intake import keys
-from lineage_intake.events_store import MAX_INLINE_ITEM_BYTES, EventsStore, from_dynamodb
-from lineage_intake.local.template import Stack
+from lineage_intake.store.dynamo import from_dynamodb
+from lineage_intake.store.events import MAX_INLINE_ITEM_BYTES, EventsStore
+from lineage_intake_tools.local.template import Stack
 
-from tests.conftest import INVALID_FIXTURES, concrete_corpus_events, corpus_json, event_file, load_handler
+from tests.helpers.aws import TEST_STACK, load_handler
+from tests.helpers.corpus import INVALID_FIXTURES, concrete_corpus_events, corpus_json, event_file
 
-EVENTS_TABLE = "test-EventsTable"
-BUCKET = "test-bodybucket"
+EVENTS_TABLE = TEST_STACK.physical_name("EventsTable")
+BUCKET = TEST_STACK.physical_name("BodyBucket")
 
 
 @pytest.fixture

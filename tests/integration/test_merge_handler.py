@@ -8,33 +8,27 @@ as one stream batch.
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
-import importlib.util
 import json
 import logging
-from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from botocore.config import Config
 from lineage_intake import keys
-from lineage_intake.config import IngestSettings
 from lineage_intake.errors import StorageUnavailable
-from lineage_intake.events_store import EventsStore, from_dynamodb
-from lineage_intake.ingest import IngestService, Outcome
-from lineage_intake.lineage_store import LineageStore, WriteResult
-from lineage_intake.local.template import ROOT, Stack
 from lineage_intake.merge import merge_run
-from lineage_intake.merge_service import MergeOutcome, MergeService
-from lineage_intake.principal import Principal
+from lineage_intake.service.merge import MergeOutcome
+from lineage_intake.store.lineage import LineageStore, WriteResult
+from lineage_intake_tools.local.template import Stack
 
-from tests.conftest import corpus_json, event_file, load_handler
-from tests.unit.test_merge_rules import (
+from tests.helpers.aws import TEST_STACK, load_handler
+from tests.helpers.corpus import corpus_json, event_file
+from tests.helpers.pipeline import Pipeline, lambda_image
+from tests.helpers.runs import (
     TEMPLATES,
     at,
     dbt_family,
@@ -44,143 +38,6 @@ from tests.unit.test_merge_rules import (
     stored,
     template_event,
 )
-
-
-def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("generate_stream", ROOT / "events" / "generate_stream.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GENERATOR = _generator()
-
-
-SHARED_VERSION_MARKERS = (
-    "runVersion",
-    "staticVersion",
-    "lineageVersion",
-    "fieldsVersion",
-    "symlinksVersion",
-    "definedVersion",
-    "childVersion",
-)
-
-
-def matches(pattern: Mapping[str, Any], value: Any) -> bool:
-    """EventBridge-style matching of the shapes the template uses: nested objects, lists of allowed values."""
-    if not isinstance(value, Mapping):
-        return False
-    for key, expected in pattern.items():
-        if key not in value:
-            return False
-        if isinstance(expected, Mapping):
-            if not matches(expected, value[key]):
-                return False
-        elif value[key] not in expected:
-            return False
-    return True
-
-
-class Pipeline:
-    """Ingest -> Events table -> stream -> FilterCriteria -> merge, on one moto account."""
-
-    def __init__(self, session: boto3.Session, stack: Stack) -> None:
-        self.session = session
-        self.stack = stack
-        env = stack.function("MergeFunction").environment
-        self.events_table, self.lineage_table = env["EVENTS_TABLE"], env["LINEAGE_TABLE"]
-        self.dynamodb = session.client("dynamodb")
-        self.events = EventsStore(self.dynamodb, self.events_table, env["BODY_BUCKET"], lambda: session.client("s3"))
-        self.lineage = LineageStore(self.dynamodb, self.lineage_table, sleep=lambda _s: None)
-        self.outcomes: list[MergeOutcome] = []
-        self.service = MergeService(self.events, self.lineage, self.outcomes.append)
-        ingest_env = stack.function("IngestFunction").environment
-        self.ingest = IngestService(self.events, IngestSettings.from_env(ingest_env), lambda _o: None)
-        self.source = stack.stream_source("MergeFunction")
-        self._seen: set[str] = set()
-        self._streams = session.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
-        self.stream_arn = self.dynamodb.describe_table(TableName=self.events_table)["Table"]["LatestStreamArn"]
-
-    # ------------------------------------------------------------------ events in
-    def store(self, event: Mapping[str, Any]) -> Outcome:
-        job = event.get("job")
-        namespace = job["namespace"] if isinstance(job, Mapping) else "datasets"
-        outcome = self.ingest.store_event(copy.deepcopy(dict(event)), Principal("tok_test", frozenset({namespace})))
-        assert outcome.status in ("accepted", "duplicate"), outcome
-        return outcome
-
-    def new_records(self) -> list[dict[str, Any]]:
-        """The stream records written since the last call, in stream order, as Lambda delivers them."""
-        out = []
-        description = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
-        for shard in description["Shards"]:
-            iterator = self._streams.get_shard_iterator(
-                StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            for record in self._streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]:
-                number = record["dynamodb"]["SequenceNumber"]
-                if number not in self._seen:
-                    self._seen.add(number)
-                    out.append(GENERATOR.lambda_record(record, self.stream_arn))
-        return out
-
-    def filtered(self, records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The records the event source mapping hands to the function (any filter of FilterCriteria matches)."""
-        return [r for r in records if any(matches(f, r) for f in self.source["filters"])]
-
-    def send(self, *events: Mapping[str, Any]) -> list[MergeOutcome]:
-        """Store the events, then deliver their stream records to the domain as one batch."""
-        for event in events:
-            self.store(event)
-        return self.deliver(self.filtered(self.new_records()))
-
-    def deliver(self, records: list[dict[str, Any]]) -> list[MergeOutcome]:
-        before = len(self.outcomes)
-        self.service.begin_batch()
-        for record in records:
-            image = from_dynamodb(lambda_image(record))
-            self.service.handle(image, record["eventName"])
-        return self.outcomes[before:]
-
-    # ------------------------------------------------------------------ lineage out
-    def snapshot(self, versions: bool = True) -> dict[tuple[str, str], dict[str, Any]]:
-        """Every Lineage-table item without its merge time: what must not depend on arrival order.
-
-        ``versions=False`` also leaves out the version markers of shared records (job, dataset, child link):
-        they name the merge that last *changed* the record, and a re-merge that changes nothing there does
-        not write it. The run item's ``mergeVersion`` and every content hash are always kept."""
-        items: dict[tuple[str, str], dict[str, Any]] = {}
-        kwargs: dict[str, Any] = {"TableName": self.lineage_table}
-        while True:
-            page = self.dynamodb.scan(**kwargs)
-            for raw in page["Items"]:
-                item = from_dynamodb(raw)
-                item.pop("mergedAt", None)
-                if not versions:
-                    for name in SHARED_VERSION_MARKERS:
-                        item.pop(name, None)
-                items[(item["pk"], item["sk"])] = item
-            if not page.get("LastEvaluatedKey"):
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def lambda_image(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A Lambda-format NewImage back to the client's format (binary attributes decoded)."""
-
-    def value(attr: Mapping[str, Any]) -> dict[str, Any]:
-        ((kind, inner),) = attr.items()
-        if kind == "B":
-            return {"B": base64.b64decode(inner)}
-        if kind == "M":
-            return {"M": {k: value(v) for k, v in inner.items()}}
-        if kind == "L":
-            return {"L": [value(v) for v in inner]}
-        return {kind: inner}
-
-    return {k: value(v) for k, v in record["dynamodb"].get("NewImage", {}).items()}
 
 
 @pytest.fixture
@@ -256,7 +113,8 @@ def test_the_stream_batch_in_events_merges_the_run_that_ingest_stored(
     batch = event_file("merge-stream-batch.json")
     # And the batch's records are those of the items that ingest stored
     stored_keys = {
-        (i["pk"]["S"], i["sk"]["S"]) for i in aws.client("dynamodb").scan(TableName="test-EventsTable")["Items"]
+        (i["pk"]["S"], i["sk"]["S"])
+        for i in aws.client("dynamodb").scan(TableName=TEST_STACK.physical_name("EventsTable"))["Items"]
     }
     assert {
         (r["dynamodb"]["Keys"]["pk"]["S"], r["dynamodb"]["Keys"]["sk"]["S"]) for r in batch["Records"]
@@ -265,7 +123,7 @@ def test_the_stream_batch_in_events_merges_the_run_that_ingest_stored(
     answer = merge_app.handler(batch, lambda_context)
     # Then nothing failed and the run is merged with its lineage
     assert answer == {"batchItemFailures": []}
-    run = LineageStore(aws.client("dynamodb"), "test-LineageTable").get_run(
+    run = LineageStore(aws.client("dynamodb"), TEST_STACK.physical_name("LineageTable")).get_run(
         "my-namespace", "my-job", "d46e465b-d358-4d32-83d4-df660ff614dd"
     )
     assert run is not None and run["state"] == "COMPLETE"
@@ -286,13 +144,13 @@ def test_a_poisoned_record_is_reported_without_blocking_the_other_runs(
     batch = event_file("merge-stream-poison.json")
     ddb = aws.client("dynamodb")
     for record in batch["Records"]:
-        ddb.put_item(TableName="test-EventsTable", Item=lambda_image(record))
+        ddb.put_item(TableName=TEST_STACK.physical_name("EventsTable"), Item=lambda_image(record))
     poisoned = batch["Records"][1]["dynamodb"]["SequenceNumber"]
     # When the merge function gets the batch (START, poisoned record, COMPLETE)
     answer = merge_app.handler(batch, lambda_context)
     # Then only the poisoned record is reported, and the run after it was merged all the same
     assert answer == {"batchItemFailures": [{"itemIdentifier": poisoned}]}
-    run = LineageStore(ddb, "test-LineageTable").get_run(
+    run = LineageStore(ddb, TEST_STACK.physical_name("LineageTable")).get_run(
         "my-namespace", "my-job", "d46e465b-d358-4d32-83d4-df660ff614dd"
     )
     assert run is not None and run["state"] == "COMPLETE"

@@ -21,11 +21,12 @@ from typing import Any
 
 import boto3
 import pytest
-from lineage_intake.lineage_store import LineageStore
-from lineage_intake.local.template import Stack, load_template
+from lineage_intake.store.lineage import LineageStore
+from lineage_intake_tools.local.template import Stack, load_template
 
-from tests.conftest import EVENTS_DIR, event_file, load_handler
-from tests.integration.auth_fixtures import admin_for, seed_example_token
+from tests.helpers.auth import admin_for, seed_example_token
+from tests.helpers.aws import load_handler
+from tests.helpers.corpus import EVENTS_DIR, event_file
 
 #: The stack name whose physical names events/env.json uses (lineage-intake-EventsTable, ...).
 ENV_STACK = "lineage-intake"

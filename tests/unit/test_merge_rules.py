@@ -1,158 +1,40 @@
 """Merge rules on real corpus events: union of inputs and outputs, facet order, run state, column lineage, parents.
 
-The first section builds concrete runs from the corpus (templates get their placeholders filled); the other
-merge test modules import these builders.
+The runs are built from the corpus by ``tests.helpers.runs``.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import tracemalloc
-import uuid
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-from lineage_intake.ingest import canonical_json, describe, event_id_of
+from lineage_intake.lineage import RunRef, content_hash, normalize_run_id
 from lineage_intake.merge import (
-    MergedRun,
-    RunRef,
     StoredEvent,
     UnorderedEvents,
-    content_hash,
     merge_dataset_events,
     merge_job_events,
     merge_run,
-    ordered,
 )
-from lineage_intake.models import normalize_run_id, parse_event
 
-from tests.conftest import corpus_json
-
-# ================================================================================== corpus runs (shared)
-SEED = "marquez/docker/metadata.json"
-TEMPLATES = "openlineage/templates/"
-DBT_FAMILY = TEMPLATES + "dbt/structured_logs/postgres/run/results/failed_run_ol_events.json"
-FILLED_TIME = datetime(2024, 11, 22, 15, 58, tzinfo=UTC)
-
-
-def fill(value: Any) -> Any:
-    """Template placeholders (json-unit and dbt's jinja matchers) replaced by plain values."""
-    if isinstance(value, dict):
-        return {k: fill(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [fill(v) for v in value]
-    if isinstance(value, str):
-        if value in ("${json-unit.any-string}", "{{ any(result) }}"):
-            return "any"
-        if value == "${json-unit.any-number}":
-            return 1
-        if value.startswith("${json-unit.regex}"):
-            return "1.18.1"
-    return value
-
-
-def at(seconds: float, base: datetime = FILLED_TIME) -> str:
-    return (base + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def template_event(relative: str, *, run_id: str, event_time: str, **job: str) -> dict[str, Any]:
-    """One template event made concrete: its runId and eventTime set, optionally its job namespace/name."""
-    event = fill(corpus_json(relative))
-    event["run"]["runId"] = run_id
-    event["eventTime"] = event_time
-    event.setdefault("producer", "https://github.com/OpenLineage/OpenLineage/tree/1.0.0/integration/test")
-    event["job"].update(job)
-    return event
-
-
-def seed_run(job: str) -> list[dict[str, Any]]:
-    """The START and COMPLETE events of one run of the Marquez seed."""
-    return [e for e in corpus_json(SEED) if e["job"]["name"] == job]
-
-
-def seed_runs() -> dict[str, list[dict[str, Any]]]:
-    runs: dict[str, list[dict[str, Any]]] = {}
-    for event in corpus_json(SEED):
-        runs.setdefault(event["run"]["runId"], []).append(event)
-    return runs
-
-
-def dbt_family(relative: str = DBT_FAMILY) -> list[dict[str, Any]]:
-    """A dbt template array made concrete: one runId per job (kept when the template has one), parent facets
-    pointing at the runId of the parent job, and an eventTime per event where the template has a matcher."""
-    events = [fill(e) for e in corpus_json(relative)]
-    run_ids: dict[str, str] = {}
-    for event in events:
-        name, rid = event["job"]["name"], event["run"]["runId"]
-        if rid != "any":
-            run_ids.setdefault(name, rid)
-        run_ids.setdefault(name, str(uuid.uuid5(uuid.NAMESPACE_URL, f"{relative}#{name}")))
-    for i, event in enumerate(events):
-        event["run"]["runId"] = run_ids[event["job"]["name"]]
-        if not str(event.get("eventTime", "")).startswith("20"):
-            event["eventTime"] = at(i)
-        parent = event["run"].get("facets", {}).get("parent")
-        if parent and parent.get("run", {}).get("runId") == "any":
-            parent_name = parent["job"]["name"]
-            parent["run"]["runId"] = run_ids.get(
-                parent_name, str(uuid.uuid5(uuid.NAMESPACE_URL, f"{relative}#{parent_name}"))
-            )
-    return events
-
-
-def flink_streaming_run(run_id: str, checkpoints: int = 2) -> list[dict[str, Any]]:
-    """A Flink job (STREAMING): its START, then RUNNING checkpoint events, never a terminal event."""
-    events = [template_event(TEMPLATES + "flink/flink1/expected_kafka.json", run_id=run_id, event_time=at(0))]
-    for i in range(checkpoints):
-        events.append(
-            template_event(
-                TEMPLATES + "flink/flink1/expected_kafka_checkpoints.json", run_id=run_id, event_time=at(60 * (i + 1))
-            )
-        )
-    return events
-
-
-def spark_hive_run(run_id: str) -> list[dict[str, Any]]:
-    """A Spark run whose output is only on COMPLETE (START and RUNNING carry no datasets)."""
-    base = TEMPLATES + "spark/container/pysparkHive"
-    return [
-        template_event(f"{base}StartEvent.json", run_id=run_id, event_time=at(0)),
-        template_event(f"{base}RunningEvent.json", run_id=run_id, event_time=at(5)),
-        template_event(f"{base}CompleteEvent.json", run_id=run_id, event_time=at(9)),
-    ]
-
-
-def listener_run() -> list[dict[str, Any]]:
-    """Marquez's listener run (a RUNNING and a COMPLETE event that both carry datasets), with the START that
-    the listener sent before them: the RUNNING event without its datasets, a minute earlier."""
-    running = corpus_json("marquez/api-test-resources/open_lineage/listener/1.json")
-    complete = corpus_json("marquez/api-test-resources/open_lineage/listener/2.json")
-    start = {k: v for k, v in copy.deepcopy(running).items() if k not in ("inputs", "outputs")}
-    start["eventType"] = "START"
-    start["eventTime"] = "2020-12-28T19:51:00.001+10:00"
-    return [start, running, complete]
-
-
-def stored(raw: dict[str, Any]) -> StoredEvent:
-    """An event as the merge reads it back from the Events table (validated, canonical, keyed like ingest)."""
-    event = parse_event(raw)
-    outcome = describe(event)
-    plain = canonical_json(raw)
-    assert outcome.event_time is not None
-    return StoredEvent(outcome.event_time, event_id_of(plain), outcome.event_type, json.loads(plain))
-
-
-def merged(events: Iterable[dict[str, Any]]) -> MergedRun:
-    result = merge_run(ordered(stored(e) for e in events))
-    assert result is not None
-    return result
-
-
-def names(refs: Iterable[Any]) -> list[tuple[str, str]]:
-    return [(r.namespace, r.name) for r in refs]
+from tests.helpers.corpus import corpus_json
+from tests.helpers.runs import (
+    TEMPLATES,
+    at,
+    dbt_family,
+    fill,
+    flink_streaming_run,
+    listener_run,
+    merged,
+    names,
+    seed_run,
+    seed_runs,
+    spark_hive_run,
+    stored,
+    template_event,
+)
 
 
 # ================================================================================== inputs and outputs

@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 from lineage_intake.errors import InvalidEvent
+from lineage_intake.lineage import normalize_run_id
 from lineage_intake.models import (
     DatasetEvent,
     JobEvent,
     RunEvent,
     format_event_time,
-    normalize_run_id,
     parse_event,
 )
 
-from tests.conftest import INVALID_FIXTURES, concrete_corpus_events, corpus_json
+from tests.helpers.corpus import INVALID_FIXTURES, concrete_corpus_events, corpus_json
 
 VALID = [(name, ev) for name, ev in concrete_corpus_events() if name not in INVALID_FIXTURES]
 

@@ -11,8 +11,8 @@ import pytest
 from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
-from lineage_intake.auth_store import TokenAuthorizer
 from lineage_intake.principal import Principal
+from lineage_intake.service.authorizer import TokenAuthorizer
 from lineage_intake.tokens import (
     HASH_VERSION,
     MAX_HEADER_LENGTH,

@@ -1,14 +1,11 @@
-"""lineage-intake: the shared domain package of the OpenLineage backend.
+"""lineage-intake's runtime package: only what the Lambda functions run (the tools live in lineage_intake_tools).
 
-One home per concept:
-- ``models`` / ``facets``: OpenLineage event models (strict core, open facets);
-- ``keys``: DynamoDB key encoding;
-- ``body``: HTTP body decoding (base64, gzip, caps);
-- ``events_store``: the Events table and body bucket repository;
-- ``ingest``: the ingest use case;
-- ``principal``: the authorizer context shared by the authorizer and ingest;
-- ``config``: environment configuration checked at cold start;
-- ``errors``: domain exceptions.
+- domain, pure: ``models`` and ``facets`` (events and the well-known facets), ``lineage`` and ``merge`` (the merge's
+  records and rules), ``keys``, ``body``, ``principal``, ``tokens``, ``errors``, ``config``;
+- ``store``: ``dynamo`` (the one DynamoDB toolkit), then one module per table: ``events``, ``lineage``, ``auth``;
+- ``service``: the use cases, one per file: ``ingest``, ``merge``, ``authorizer``, ``admin``.
+
+The architecture and its decisions: README.md and docs/.
 """
 
 __version__ = "0.1.0"

@@ -1,7 +1,7 @@
 """Environment configuration, validated once at cold start with pydantic.
 
-Each function reads only the variables it needs. A missing or malformed variable fails the cold start
-with a message that names the variable, instead of failing on the first request.
+Each function reads only the variables it needs; the classes share fields by inheritance (``EventsSettings``).
+A missing or malformed variable fails the cold start with a message that names the variable.
 """
 
 from __future__ import annotations
@@ -32,19 +32,24 @@ class _Settings(BaseModel):
             raise ConfigurationError(f"{cls.__name__}: invalid environment: {problems}") from exc
 
 
-class IngestSettings(_Settings):
+class EventsSettings(_Settings):
+    """The Events table and its body bucket: written by ingest, read by the merge."""
+
     events_table: str = Field(alias="EVENTS_TABLE", min_length=1)
     body_bucket: str = Field(alias="BODY_BUCKET", min_length=1)
+
+
+class IngestSettings(EventsSettings):
     max_body_bytes: int = Field(alias="MAX_BODY_BYTES", default=10 * 1024 * 1024, ge=1024)
     max_batch_events: int = Field(alias="MAX_BATCH_EVENTS", default=500, ge=1, le=10_000)
     event_retention_days: int = Field(alias="EVENT_RETENTION_DAYS", default=365, ge=0)
 
 
+class MergeSettings(EventsSettings):
+    lineage_table: str = Field(alias="LINEAGE_TABLE", min_length=1)
+
+
 class AuthorizerSettings(_Settings):
     tokens_table: str = Field(alias="TOKENS_TABLE", min_length=1)
-
-
-class MergeSettings(_Settings):
-    events_table: str = Field(alias="EVENTS_TABLE", min_length=1)
-    lineage_table: str = Field(alias="LINEAGE_TABLE", min_length=1)
-    body_bucket: str = Field(alias="BODY_BUCKET", min_length=1)
+    #: ``TOKEN_LAST_USED_WRITES=true`` records a best-effort last-used time; it needs UpdateItem on the table.
+    record_last_used: bool = Field(alias="TOKEN_LAST_USED_WRITES", default=False)

@@ -1,19 +1,26 @@
-"""Structural checks for the well-known facets that lineage depends on.
+"""The one home for the well-known facets: structural checks at ingest, typed readers for the merge.
 
 Facets stay open: unknown facets and unknown keys inside known facets are accepted and stored verbatim.
 Only the fields that the merge reads, or that the spec marks as required and that identify something, are
 checked, so that a malformed facet is refused at the door with a field path instead of corrupting a merged
 lineage record later. The models here validate; they never replace the stored facet.
+
+The readers (``job_type``, ``parent_refs``, ``schema_fields``, ``symlinks``, ``column_lineage``...) read merged,
+stored facets and skip what they cannot use instead of failing: the merge must not stop on one odd entry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
 
 from lineage_intake.errors import FieldError, clean_message, field_path
+from lineage_intake.lineage import Ref, RunRef, content_hash, normalize_run_id
+
+MAX_STACK_TRACE_CHARS = 8_192
+MAX_TEXT_CHARS = 65_536
 
 
 class _Facet(BaseModel):
@@ -145,3 +152,198 @@ def check_facets(
             for err in exc.errors(include_url=False):
                 errors.append(FieldError(field_path((*prefix, name, *err["loc"])), clean_message(err["msg"])))
     return errors
+
+
+# ---------------------------------------------------------------------------------------------- readers
+def text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _truncate(text: Any, limit: int) -> str | None:
+    if not isinstance(text, str):
+        return None
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} characters cut]"
+
+
+def schema_fields(facets: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...] | None:
+    schema = facets.get("schema")
+    fields = schema.get("fields") if isinstance(schema, Mapping) else None
+    if not isinstance(fields, list):
+        return None
+    return tuple(f for f in fields if isinstance(f, Mapping) and isinstance(f.get("name"), str))
+
+
+def symlinks(facets: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...] | None:
+    symlinks = facets.get("symlinks")
+    identifiers = symlinks.get("identifiers") if isinstance(symlinks, Mapping) else None
+    if not isinstance(identifiers, list):
+        return None
+    out = []
+    for ident in identifiers:
+        if isinstance(ident, Mapping) and text(ident.get("namespace")) and text(ident.get("name")):
+            entry = {"namespace": ident["namespace"], "name": ident["name"]}
+            if text(ident.get("type")):
+                entry["type"] = ident["type"]
+            out.append(entry)
+    return tuple(sorted(out, key=lambda s: (s["namespace"], s["name"], s.get("type", ""))))
+
+
+def _transformations(input_field: Mapping[str, Any], field_entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """1-2-0 ``transformations`` as given (type, subtype, description, masking); the older shape mapped:
+    IDENTITY to DIRECT/IDENTITY, MASKED to DIRECT/TRANSFORMATION with masking, other types to
+    DIRECT/TRANSFORMATION. Neither shape present: no transformation is known (an empty list)."""
+    given = input_field.get("transformations")
+    out: list[dict[str, Any]] = []
+    if isinstance(given, list):
+        for t in given:
+            if not isinstance(t, Mapping) or not text(t.get("type")):
+                continue
+            entry: dict[str, Any] = {"type": t["type"]}
+            if text(t.get("subtype")):
+                entry["subtype"] = t["subtype"]
+            if isinstance(t.get("description"), str) and t["description"]:
+                entry["description"] = _truncate(t["description"], MAX_TEXT_CHARS)
+            if isinstance(t.get("masking"), bool):
+                entry["masking"] = t["masking"]
+            out.append(entry)
+        return out
+    legacy = text(field_entry.get("transformationType"))
+    description = text(field_entry.get("transformationDescription"))
+    if legacy is None and description is None:
+        return out
+    entry = {"type": "DIRECT", "subtype": "IDENTITY" if legacy == "IDENTITY" else "TRANSFORMATION"}
+    entry["masking"] = legacy == "MASKED"
+    if description:
+        entry["description"] = _truncate(description, MAX_TEXT_CHARS)
+    return [entry]
+
+
+def _input_fields(entries: Any, field_entry: Mapping[str, Any]) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """Input fields keyed by (namespace, name, field); duplicates merge their transformations."""
+    out: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    if not isinstance(entries, list):
+        return out
+    for inp in entries:
+        if not isinstance(inp, Mapping):
+            continue
+        ns, name, fld = text(inp.get("namespace")), text(inp.get("name")), inp.get("field")
+        if ns is None or name is None or not isinstance(fld, str):
+            continue
+        merged = out.setdefault((ns, name, fld), [])
+        for t in _transformations(inp, field_entry):
+            if t not in merged:
+                merged.append(t)
+    for transformations in out.values():
+        transformations.sort(key=content_hash)
+    return out
+
+
+def column_lineage(output: Ref, facets: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``columnLineage`` facet of one output as sorted ``{output, inputs}`` entries (one per field)."""
+    facet = facets.get("columnLineage")
+    fields = facet.get("fields") if isinstance(facet, Mapping) else None
+    if not isinstance(fields, Mapping):
+        return []
+    out = []
+    for name in sorted(f for f in fields if isinstance(f, str)):
+        entry = fields[name]
+        if not isinstance(entry, Mapping):
+            continue
+        inputs = _input_fields(entry.get("inputFields"), entry)
+        target: dict[str, Any] = {**output.as_dict(), "field": name}
+        out.append(
+            {
+                "output": target,
+                "inputs": [
+                    {"namespace": ns, "name": n, "field": f, "transformations": inputs[(ns, n, f)]}
+                    for ns, n, f in sorted(inputs)
+                ],
+            }
+        )
+    return out
+
+
+def dataset_lineage(output: Ref, facets: Mapping[str, Any]) -> dict[str, Any] | None:
+    """1-2-0 dataset-level dependencies (filters, joins, sorts...) of one output, or None."""
+    facet = facets.get("columnLineage")
+    entries = facet.get("dataset") if isinstance(facet, Mapping) else None
+    inputs = _input_fields(entries, {})
+    if not inputs:
+        return None
+    listed = [
+        {"namespace": ns, "name": n, "field": f, "transformations": inputs[(ns, n, f)]} for ns, n, f in sorted(inputs)
+    ]
+    return {"output": output.as_dict(), "inputs": listed}
+
+
+def parent_refs(facets: Mapping[str, Any]) -> tuple[RunRef | None, RunRef | None]:
+    """(parent, root) from the ``parent`` run facet. Without ``root``, the parent is the root as far as known."""
+    parent_facet = facets.get("parent")
+    if not isinstance(parent_facet, Mapping):
+        return None, None
+
+    def ref(value: Any) -> RunRef | None:
+        if not isinstance(value, Mapping):
+            return None
+        job, run = value.get("job"), value.get("run")
+        if not isinstance(job, Mapping) or not text(job.get("namespace")) or not text(job.get("name")):
+            return None
+        run_id = text(run.get("runId")) if isinstance(run, Mapping) else None
+        return RunRef(job["namespace"], job["name"], normalize_run_id(run_id) if run_id else None)
+
+    parent = ref(parent_facet)
+    root = ref(parent_facet.get("root")) or parent
+    return parent, root
+
+
+def error_message(facets: Mapping[str, Any]) -> dict[str, Any] | None:
+    facet = facets.get("errorMessage")
+    if not isinstance(facet, Mapping) or not isinstance(facet.get("message"), str):
+        return None
+    out: dict[str, Any] = {"message": _truncate(facet["message"], MAX_TEXT_CHARS)}
+    if text(facet.get("programmingLanguage")):
+        out["programmingLanguage"] = facet["programmingLanguage"]
+    if text(facet.get("stackTrace")):
+        out["stackTrace"] = _truncate(facet["stackTrace"], MAX_STACK_TRACE_CHARS)
+    return out
+
+
+def nominal_time(facets: Mapping[str, Any]) -> dict[str, Any] | None:
+    facet = facets.get("nominalTime")
+    if not isinstance(facet, Mapping) or not text(facet.get("nominalStartTime")):
+        return None
+    out = {"nominalStartTime": facet["nominalStartTime"]}
+    if text(facet.get("nominalEndTime")):
+        out["nominalEndTime"] = facet["nominalEndTime"]
+    return out
+
+
+def sql(facets: Mapping[str, Any]) -> dict[str, Any] | None:
+    facet = facets.get("sql")
+    if not isinstance(facet, Mapping) or not isinstance(facet.get("query"), str):
+        return None
+    out: dict[str, Any] = {"query": _truncate(facet["query"], MAX_TEXT_CHARS)}
+    if text(facet.get("dialect")):
+        out["dialect"] = facet["dialect"]
+    return out
+
+
+def description(facets: Mapping[str, Any]) -> str | None:
+    facet = facets.get("documentation")
+    if isinstance(facet, Mapping):
+        return _truncate(facet.get("description"), MAX_TEXT_CHARS)
+    return None
+
+
+class JobType(NamedTuple):
+    integration: str | None = None
+    processing_type: str | None = None
+    job_type: str | None = None
+
+
+def job_type(facets: Mapping[str, Any]) -> JobType:
+    """The ``jobType`` job facet: integration (SPARK, DBT...), processing type (BATCH, STREAMING), job type."""
+    facet = facets.get("jobType")
+    if not isinstance(facet, Mapping):
+        return JobType()
+    return JobType(text(facet.get("integration")), text(facet.get("processingType")), text(facet.get("jobType")))

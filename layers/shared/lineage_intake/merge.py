@@ -4,77 +4,39 @@ Pure functions and value objects, no AWS: the service feeds the events of one Ev
 sort-key order, the fold keeps only the merged state (never the events), and the result is deterministic:
 lists are sorted, nothing depends on the wall clock or on the order the events arrived in.
 
-The rules (Atlan's OpenLineage spec, Marquez where it is silent):
-
-- **Event order.** Events are folded in eventTime order. Events of the same instant are folded in lifecycle
-  order (START, then RUNNING/OTHER, then terminal), then by event id, so that the order is total.
-- **Facets.** A later facet with the same name replaces the earlier one (run, job, dataset, input and output
-  facets alike). A facet with ``"_deleted": true`` removes it; a ``null`` facet changes nothing.
-- **Inputs and outputs** are a union keyed by dataset (namespace, name), whichever event carried them; the
-  facets of each dataset are merged like the others.
-- **State.** The latest terminal event (COMPLETE, FAIL, ABORT) gives the state when a START exists
-  (``merged``); a terminal event without a START gives ``AWAITING_START``; a STREAMING job without a terminal
-  event is ``RUNNING`` (``streaming``); a batch run without a terminal event is not merged yet (``pending``).
-- **Times.** ``startTime`` is the first START's eventTime, ``endTime`` the winning terminal event's.
-- **Column lineage** comes from the merged ``columnLineage`` facet of each output: (output, field) from
-  (input, field), keeping transformation type and subtype. The 1-2-0 shape (``transformations``) and the older
-  shape (``transformationType``/``transformationDescription`` per output field) are both read.
+The rules (event order, facets, inputs and outputs, state, times, column lineage) are in docs/merge.md,
+"Semantics"; the tests in tests/unit/test_merge_rules.py name them one by one.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lineage_intake.models import TERMINAL_STATES, normalize_run_id
+from lineage_intake import facets
+from lineage_intake.lineage import (
+    ColumnEdge,
+    DatasetView,
+    Edge,
+    Ref,
+    RunRef,
+    Source,
+    normalize_run_id,
+)
+from lineage_intake.models import TERMINAL_STATES
 
 #: Order of event types that share an eventTime: a START never comes after the terminal event of its instant.
 LIFECYCLE_RANK = {"START": 0, "RUNNING": 1, "OTHER": 1, "COMPLETE": 2, "FAIL": 2, "ABORT": 2}
-MAX_STACK_TRACE_CHARS = 8_192
-MAX_TEXT_CHARS = 65_536
 
 Status = Literal["merged", "awaiting_start", "streaming", "pending"]
-Direction = Literal["IN", "OUT"]
-Source = Literal["run", "static"]
 
 
 class UnorderedEvents(ValueError):
     """The events were not given in eventTime order (a bug in the caller, not in the data)."""
 
 
-def content_hash(value: Any) -> str:
-    """Digest of a JSON-able value, independent of key order: equal content, equal hash."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
 # ---------------------------------------------------------------------------------------------- values
-@dataclass(frozen=True, order=True)
-class Ref:
-    """A dataset or a job: OpenLineage names it by (namespace, name)."""
-
-    namespace: str
-    name: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"namespace": self.namespace, "name": self.name}
-
-
-@dataclass(frozen=True, order=True)
-class RunRef:
-    """A run of a job. ``run_id`` is None when a parent facet names only the parent job."""
-
-    namespace: str
-    job: str
-    run_id: str | None
-
-    def as_dict(self) -> dict[str, str | None]:
-        return {"namespace": self.namespace, "job": self.job, "runId": self.run_id}
-
-
 @dataclass(frozen=True)
 class StoredEvent:
     """One event of a partition as the fold needs it: its sort-key parts and its decoded JSON body."""
@@ -89,57 +51,6 @@ class StoredEvent:
         return LIFECYCLE_RANK.get(self.event_type or "OTHER", 1)
 
 
-@dataclass(frozen=True)
-class Edge:
-    """Dataset to job (``IN``: the job reads it) or job to dataset (``OUT``: the job writes it)."""
-
-    job: Ref
-    dataset: Ref
-    direction: Direction
-    source: Source
-
-    def content(self) -> dict[str, Any]:
-        return {
-            "direction": self.direction,
-            "source": self.source,
-            "job": self.job.as_dict(),
-            "dataset": self.dataset.as_dict(),
-        }
-
-
-@dataclass(frozen=True)
-class ColumnEdge:
-    """(output dataset, field) computed from (input dataset, field) by ``job``."""
-
-    job: Ref
-    output: Ref
-    output_field: str
-    input: Ref
-    input_field: str
-    transformations: tuple[Mapping[str, Any], ...]
-    source: Source
-
-    def content(self) -> dict[str, Any]:
-        output: dict[str, Any] = {**self.output.as_dict(), "field": self.output_field}
-        inp: dict[str, Any] = {**self.input.as_dict(), "field": self.input_field}
-        return {
-            "source": self.source,
-            "job": self.job.as_dict(),
-            "output": output,
-            "input": inp,
-            "transformations": [dict(t) for t in self.transformations],
-        }
-
-
-@dataclass(frozen=True)
-class DatasetView:
-    """What one run (or static event) says about a dataset: its schema fields and symlinks."""
-
-    ref: Ref
-    fields: tuple[Mapping[str, Any], ...] | None
-    symlinks: tuple[Mapping[str, Any], ...] | None
-
-
 # ---------------------------------------------------------------------------------------------- facets
 def merge_facets(target: dict[str, Any], facets: Any) -> None:
     """Fold one event's facet map into the merged map: later replaces earlier, ``_deleted`` removes."""
@@ -152,127 +63,6 @@ def merge_facets(target: dict[str, Any], facets: Any) -> None:
             target.pop(name, None)
         else:
             target[name] = facet
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _truncate(text: Any, limit: int) -> str | None:
-    if not isinstance(text, str):
-        return None
-    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} characters cut]"
-
-
-def _schema_fields(facets: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...] | None:
-    schema = facets.get("schema")
-    fields = schema.get("fields") if isinstance(schema, Mapping) else None
-    if not isinstance(fields, list):
-        return None
-    return tuple(f for f in fields if isinstance(f, Mapping) and isinstance(f.get("name"), str))
-
-
-def _symlinks(facets: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...] | None:
-    symlinks = facets.get("symlinks")
-    identifiers = symlinks.get("identifiers") if isinstance(symlinks, Mapping) else None
-    if not isinstance(identifiers, list):
-        return None
-    out = []
-    for ident in identifiers:
-        if isinstance(ident, Mapping) and _str(ident.get("namespace")) and _str(ident.get("name")):
-            entry = {"namespace": ident["namespace"], "name": ident["name"]}
-            if _str(ident.get("type")):
-                entry["type"] = ident["type"]
-            out.append(entry)
-    return tuple(sorted(out, key=lambda s: (s["namespace"], s["name"], s.get("type", ""))))
-
-
-def _transformations(input_field: Mapping[str, Any], field_entry: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """1-2-0 ``transformations`` as given (type, subtype, description, masking); the older shape mapped:
-    IDENTITY to DIRECT/IDENTITY, MASKED to DIRECT/TRANSFORMATION with masking, other types to
-    DIRECT/TRANSFORMATION. Neither shape present: no transformation is known (an empty list)."""
-    given = input_field.get("transformations")
-    out: list[dict[str, Any]] = []
-    if isinstance(given, list):
-        for t in given:
-            if not isinstance(t, Mapping) or not _str(t.get("type")):
-                continue
-            entry: dict[str, Any] = {"type": t["type"]}
-            if _str(t.get("subtype")):
-                entry["subtype"] = t["subtype"]
-            if isinstance(t.get("description"), str) and t["description"]:
-                entry["description"] = _truncate(t["description"], MAX_TEXT_CHARS)
-            if isinstance(t.get("masking"), bool):
-                entry["masking"] = t["masking"]
-            out.append(entry)
-        return out
-    legacy = _str(field_entry.get("transformationType"))
-    description = _str(field_entry.get("transformationDescription"))
-    if legacy is None and description is None:
-        return out
-    entry = {"type": "DIRECT", "subtype": "IDENTITY" if legacy == "IDENTITY" else "TRANSFORMATION"}
-    entry["masking"] = legacy == "MASKED"
-    if description:
-        entry["description"] = _truncate(description, MAX_TEXT_CHARS)
-    return [entry]
-
-
-def _input_fields(entries: Any, field_entry: Mapping[str, Any]) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
-    """Input fields keyed by (namespace, name, field); duplicates merge their transformations."""
-    out: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    if not isinstance(entries, list):
-        return out
-    for inp in entries:
-        if not isinstance(inp, Mapping):
-            continue
-        ns, name, fld = _str(inp.get("namespace")), _str(inp.get("name")), inp.get("field")
-        if ns is None or name is None or not isinstance(fld, str):
-            continue
-        merged = out.setdefault((ns, name, fld), [])
-        for t in _transformations(inp, field_entry):
-            if t not in merged:
-                merged.append(t)
-    for transformations in out.values():
-        transformations.sort(key=content_hash)
-    return out
-
-
-def column_lineage_of(output: Ref, facets: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The ``columnLineage`` facet of one output as sorted ``{output, inputs}`` entries (one per field)."""
-    facet = facets.get("columnLineage")
-    fields = facet.get("fields") if isinstance(facet, Mapping) else None
-    if not isinstance(fields, Mapping):
-        return []
-    out = []
-    for name in sorted(f for f in fields if isinstance(f, str)):
-        entry = fields[name]
-        if not isinstance(entry, Mapping):
-            continue
-        inputs = _input_fields(entry.get("inputFields"), entry)
-        target: dict[str, Any] = {**output.as_dict(), "field": name}
-        out.append(
-            {
-                "output": target,
-                "inputs": [
-                    {"namespace": ns, "name": n, "field": f, "transformations": inputs[(ns, n, f)]}
-                    for ns, n, f in sorted(inputs)
-                ],
-            }
-        )
-    return out
-
-
-def dataset_lineage_of(output: Ref, facets: Mapping[str, Any]) -> dict[str, Any] | None:
-    """1-2-0 dataset-level dependencies (filters, joins, sorts...) of one output, or None."""
-    facet = facets.get("columnLineage")
-    entries = facet.get("dataset") if isinstance(facet, Mapping) else None
-    inputs = _input_fields(entries, {})
-    if not inputs:
-        return None
-    listed = [
-        {"namespace": ns, "name": n, "field": f, "transformations": inputs[(ns, n, f)]} for ns, n, f in sorted(inputs)
-    ]
-    return {"output": output.as_dict(), "inputs": listed}
 
 
 # ---------------------------------------------------------------------------------------------- fold
@@ -328,25 +118,25 @@ class _Fold:
         self.last_key = max(self.last_key, (event.event_time, event.event_id))
         self.first_time = self.first_time or event.event_time
         self.last_time = event.event_time
-        self.producer = _str(body.get("producer")) or self.producer
-        event_type = event.event_type or _str(body.get("eventType"))
+        self.producer = facets.text(body.get("producer")) or self.producer
+        event_type = event.event_type or facets.text(body.get("eventType"))
         if event_type == "START" and self.start_time is None:
             self.start_time = event.event_time
         if event_type in TERMINAL_STATES:
             self.terminal = (event_type, event.event_time)
         job = body.get("job")
         if isinstance(job, Mapping):
-            if self.job_ref is None and _str(job.get("namespace")) and _str(job.get("name")):
+            if self.job_ref is None and facets.text(job.get("namespace")) and facets.text(job.get("name")):
                 self.job_ref = Ref(job["namespace"], job["name"])
             merge_facets(self.job_facets, job.get("facets"))
         run = body.get("run")
         if isinstance(run, Mapping):
-            if self.run_id is None and _str(run.get("runId")):
+            if self.run_id is None and facets.text(run.get("runId")):
                 self.run_id = normalize_run_id(run["runId"])
             merge_facets(self.run_facets, run.get("facets"))
         dataset = body.get("dataset")
         if isinstance(dataset, Mapping):
-            if self.dataset_ref is None and _str(dataset.get("namespace")) and _str(dataset.get("name")):
+            if self.dataset_ref is None and facets.text(dataset.get("namespace")) and facets.text(dataset.get("name")):
                 self.dataset_ref = Ref(dataset["namespace"], dataset["name"])
             merge_facets(self.dataset_facets, dataset.get("facets"))
         self._fold_datasets(self.inputs, body.get("inputs"), "inputFacets")
@@ -357,7 +147,11 @@ class _Fold:
         if not isinstance(entries, list):
             return
         for entry in entries:
-            if not isinstance(entry, Mapping) or not _str(entry.get("namespace")) or not _str(entry.get("name")):
+            if (
+                not isinstance(entry, Mapping)
+                or not facets.text(entry.get("namespace"))
+                or not facets.text(entry.get("name"))
+            ):
                 continue
             state = target.setdefault(Ref(entry["namespace"], entry["name"]), _DatasetState())
             merge_facets(state.facets, entry.get("facets"))
@@ -528,72 +322,6 @@ def column_edges_from(job: Ref, column_lineage: Iterable[Mapping[str, Any]], sou
     return edges
 
 
-def _parent_refs(facets: Mapping[str, Any]) -> tuple[RunRef | None, RunRef | None]:
-    """(parent, root) from the ``parent`` run facet. Without ``root``, the parent is the root as far as known."""
-    parent_facet = facets.get("parent")
-    if not isinstance(parent_facet, Mapping):
-        return None, None
-
-    def ref(value: Any) -> RunRef | None:
-        if not isinstance(value, Mapping):
-            return None
-        job, run = value.get("job"), value.get("run")
-        if not isinstance(job, Mapping) or not _str(job.get("namespace")) or not _str(job.get("name")):
-            return None
-        run_id = _str(run.get("runId")) if isinstance(run, Mapping) else None
-        return RunRef(job["namespace"], job["name"], normalize_run_id(run_id) if run_id else None)
-
-    parent = ref(parent_facet)
-    root = ref(parent_facet.get("root")) or parent
-    return parent, root
-
-
-def _error_message(facets: Mapping[str, Any]) -> dict[str, Any] | None:
-    facet = facets.get("errorMessage")
-    if not isinstance(facet, Mapping) or not isinstance(facet.get("message"), str):
-        return None
-    out: dict[str, Any] = {"message": _truncate(facet["message"], MAX_TEXT_CHARS)}
-    if _str(facet.get("programmingLanguage")):
-        out["programmingLanguage"] = facet["programmingLanguage"]
-    if _str(facet.get("stackTrace")):
-        out["stackTrace"] = _truncate(facet["stackTrace"], MAX_STACK_TRACE_CHARS)
-    return out
-
-
-def _nominal_time(facets: Mapping[str, Any]) -> dict[str, Any] | None:
-    facet = facets.get("nominalTime")
-    if not isinstance(facet, Mapping) or not _str(facet.get("nominalStartTime")):
-        return None
-    out = {"nominalStartTime": facet["nominalStartTime"]}
-    if _str(facet.get("nominalEndTime")):
-        out["nominalEndTime"] = facet["nominalEndTime"]
-    return out
-
-
-def _sql(facets: Mapping[str, Any]) -> dict[str, Any] | None:
-    facet = facets.get("sql")
-    if not isinstance(facet, Mapping) or not isinstance(facet.get("query"), str):
-        return None
-    out: dict[str, Any] = {"query": _truncate(facet["query"], MAX_TEXT_CHARS)}
-    if _str(facet.get("dialect")):
-        out["dialect"] = facet["dialect"]
-    return out
-
-
-def _description(facets: Mapping[str, Any]) -> str | None:
-    facet = facets.get("documentation")
-    if isinstance(facet, Mapping):
-        return _truncate(facet.get("description"), MAX_TEXT_CHARS)
-    return None
-
-
-def _job_type(facets: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
-    facet = facets.get("jobType")
-    if not isinstance(facet, Mapping):
-        return None, None, None
-    return _str(facet.get("integration")), _str(facet.get("processingType")), _str(facet.get("jobType"))
-
-
 def _dataset_views(inputs: Mapping[Ref, _DatasetState], outputs: Mapping[Ref, _DatasetState]) -> list[DatasetView]:
     """One view per dataset; what the run says of it as an output wins over what it says as an input."""
     views = []
@@ -602,8 +330,8 @@ def _dataset_views(inputs: Mapping[Ref, _DatasetState], outputs: Mapping[Ref, _D
         for state in (inputs.get(ref), outputs.get(ref)):
             if state is None:
                 continue
-            fields = _schema_fields(state.facets) or fields
-            symlinks = _symlinks(state.facets) or symlinks
+            fields = facets.schema_fields(state.facets) or fields
+            symlinks = facets.symlinks(state.facets) or symlinks
         views.append(DatasetView(ref, fields, symlinks))
     return views
 
@@ -613,7 +341,7 @@ def merge_run(events: Iterable[StoredEvent]) -> MergedRun | None:
     fold = _fold(events)
     if fold.count == 0 or fold.job_ref is None or fold.run_id is None:
         return None
-    integration, processing_type, job_type = _job_type(fold.job_facets)
+    integration, processing_type, job_type = facets.job_type(fold.job_facets)
     if fold.terminal is not None:
         terminal_type, terminal_time = fold.terminal
         status: Status = "merged" if fold.start_time else "awaiting_start"
@@ -623,10 +351,10 @@ def merge_run(events: Iterable[StoredEvent]) -> MergedRun | None:
         status, state, end_time = "streaming", "RUNNING", None
     else:
         status, state, end_time = "pending", "RUNNING" if fold.start_time else "PENDING", None
-    parent, root = _parent_refs(fold.run_facets)
-    column_lineage = [c for ref in sorted(fold.outputs) for c in column_lineage_of(ref, fold.outputs[ref].facets)]
+    parent, root = facets.parent_refs(fold.run_facets)
+    column_lineage = [c for ref in sorted(fold.outputs) for c in facets.column_lineage(ref, fold.outputs[ref].facets)]
     dataset_lineage = [
-        d for ref in sorted(fold.outputs) if (d := dataset_lineage_of(ref, fold.outputs[ref].facets)) is not None
+        d for ref in sorted(fold.outputs) if (d := facets.dataset_lineage(ref, fold.outputs[ref].facets)) is not None
     ]
     assert fold.first_time is not None and fold.last_time is not None
     return MergedRun(
@@ -651,11 +379,11 @@ def merge_run(events: Iterable[StoredEvent]) -> MergedRun | None:
         outputs=tuple(sorted(fold.outputs)),
         column_lineage=tuple(column_lineage),
         dataset_lineage=tuple(dataset_lineage),
-        error_message=_error_message(fold.run_facets),
-        nominal_time=_nominal_time(fold.run_facets),
+        error_message=facets.error_message(fold.run_facets),
+        nominal_time=facets.nominal_time(fold.run_facets),
         run_facet_names=tuple(sorted(fold.run_facets)),
-        sql=_sql(fold.job_facets),
-        description=_description(fold.job_facets),
+        sql=facets.sql(fold.job_facets),
+        description=facets.description(fold.job_facets),
         datasets=tuple(_dataset_views(fold.inputs, fold.outputs)),
     )
 
@@ -706,7 +434,7 @@ def merge_job_events(events: Iterable[StoredEvent]) -> JobDefinition | None:
     fold = _fold(events)
     if fold.count == 0 or fold.job_ref is None or fold.last_time is None:
         return None
-    integration, processing_type, job_type = _job_type(fold.job_facets)
+    integration, processing_type, job_type = facets.job_type(fold.job_facets)
     return JobDefinition(
         ref=fold.job_ref,
         version=fold.merge_version,
@@ -717,11 +445,11 @@ def merge_job_events(events: Iterable[StoredEvent]) -> JobDefinition | None:
         job_type=job_type,
         inputs=tuple(sorted(fold.inputs)),
         outputs=tuple(sorted(fold.outputs)),
-        sql=_sql(fold.job_facets),
-        description=_description(fold.job_facets),
+        sql=facets.sql(fold.job_facets),
+        description=facets.description(fold.job_facets),
         facet_names=tuple(sorted(fold.job_facets)),
         column_lineage=tuple(
-            c for ref in sorted(fold.outputs) for c in column_lineage_of(ref, fold.outputs[ref].facets)
+            c for ref in sorted(fold.outputs) for c in facets.column_lineage(ref, fold.outputs[ref].facets)
         ),
         datasets=tuple(_dataset_views(fold.inputs, fold.outputs)),
     )
@@ -759,9 +487,9 @@ def merge_dataset_events(events: Iterable[StoredEvent]) -> DatasetDefinition | N
         version=fold.merge_version,
         event_count=fold.count,
         defined_at=fold.last_time,
-        fields=_schema_fields(fold.dataset_facets),
-        symlinks=_symlinks(fold.dataset_facets),
-        description=_description(fold.dataset_facets),
+        fields=facets.schema_fields(fold.dataset_facets),
+        symlinks=facets.symlinks(fold.dataset_facets),
+        description=facets.description(fold.dataset_facets),
         facet_names=tuple(sorted(fold.dataset_facets)),
     )
 

@@ -15,9 +15,7 @@ to microseconds), a ``runId`` that is not a UUID (mapped to a name-based UUID, a
 
 from __future__ import annotations
 
-import hashlib
 import re
-import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
@@ -72,17 +70,6 @@ def format_event_time(value: datetime) -> str:
     """Fixed-width UTC form, so that string order is time order (used in sort keys)."""
     v = value.astimezone(UTC)
     return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}Z"
-
-
-def normalize_run_id(value: str) -> str:
-    """Lower-case canonical UUID; a non-UUID is mapped to a name-based (type 3) UUID of its UTF-8 bytes."""
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        digest = bytearray(hashlib.md5(value.encode("utf-8"), usedforsecurity=False).digest())
-        digest[6] = (digest[6] & 0x0F) | 0x30
-        digest[8] = (digest[8] & 0x3F) | 0x80
-        return str(uuid.UUID(bytes=bytes(digest)))
 
 
 class _Open(BaseModel):
@@ -219,12 +206,6 @@ def _summary(model: type[AnyEvent], errors: list[FieldError]) -> str:
     first = errors[0]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"invalid {model.__name__}: {first.path}: {first.message}{more}"
-
-
-def job_type_facet(event: AnyEvent) -> dict[str, Any]:
-    job = getattr(event, "job", None)
-    facet = job.facets.get("jobType") if job is not None else None
-    return facet if isinstance(facet, dict) else {}
 
 
 def default_schema_url(event: AnyEvent) -> str:

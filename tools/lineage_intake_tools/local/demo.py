@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from lineage_intake.local.template import ROOT
+from lineage_intake_tools.envfile import read_env_file
+from lineage_intake_tools.local.template import ROOT
 
 DEFAULT_ENV_FILE = ROOT / ".local" / "openlineage.env"
 CORPUS = ROOT / "tests" / "fixtures" / "corpus"
@@ -45,17 +46,13 @@ class DemoError(Exception):
 
 
 # ---------------------------------------------------------------------------- settings
-def read_env_file(path: Path) -> dict[str, str]:
+def stack_settings(path: Path) -> dict[str, str]:
     if not path.exists():
         raise DemoError(
             f"{path} does not exist: the local stack is not running. Start it with `make run` in another "
             "terminal, wait for its 'ready' line, then run `make demo` again."
         )
-    values: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key and not key.startswith("#"):
-            values[key.strip()] = value.strip()
+    values = read_env_file(path)
     missing = [k for k in ("OPENLINEAGE_URL", "OPENLINEAGE_API_KEY", "OPENLINEAGE_NAMESPACE") if not values.get(k)]
     if missing:
         raise DemoError(f"{path} lacks {', '.join(missing)}: restart the local stack with `make run`")
@@ -183,7 +180,7 @@ def make_client(url: str, api_key: str, compression: str | None = "gzip", timeou
 # ---------------------------------------------------------------------------- the demo
 def cli(env: Mapping[str, str], *argv: str) -> int:
     """Run one ``lineage-intake`` command with the stack's settings, printing what it prints."""
-    from lineage_intake.cli import main
+    from lineage_intake_tools.cli import main
 
     return main(list(argv), env=dict(env))
 
@@ -191,9 +188,8 @@ def cli(env: Mapping[str, str], *argv: str) -> int:
 def wait_for_run(env: Mapping[str, str], namespace: str, job: str, run_id: str, timeout: float = 15.0) -> bool:
     """Poll the Lineage table (as ``runs show`` reads it) until the run is merged in a terminal state."""
     import boto3
-
-    from lineage_intake.lineage_store import LineageStore
-    from lineage_intake.models import normalize_run_id
+    from lineage_intake.lineage import normalize_run_id
+    from lineage_intake.store.lineage import LineageStore
 
     client = boto3.Session(
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
@@ -211,11 +207,13 @@ def wait_for_run(env: Mapping[str, str], namespace: str, job: str, run_id: str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lineage_intake.local.demo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m lineage_intake_tools.local.demo", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--env-file", type=Path, default=DEFAULT_ENV_FILE, help="written by `make run`")
     args = parser.parse_args(argv)
     try:
-        env = read_env_file(args.env_file)
+        env = stack_settings(args.env_file)
         check_reachable(env["OPENLINEAGE_URL"])
     except DemoError as exc:
         print(f"make demo: {exc}", file=sys.stderr)

@@ -19,13 +19,13 @@ import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lineage_intake.local.template import Stack
 from lineage_intake.merge import merge_run, ordered
+from lineage_intake_tools.local.template import Stack
 from moto import mock_aws
 
-from tests.conftest import use_fake_aws_credentials
-from tests.integration.test_merge_handler import Pipeline
-from tests.unit.test_merge_rules import dbt_family, flink_streaming_run, listener_run, seed_run, stored
+from tests.helpers.aws import use_fake_aws_credentials
+from tests.helpers.pipeline import Pipeline
+from tests.helpers.runs import dbt_family, flink_streaming_run, listener_run, seed_run, stored
 
 
 def _late_column_lineage_run() -> list[dict[str, Any]]:

@@ -1,13 +1,13 @@
 """``make run``: the whole pipeline of ``template.yaml`` on one machine, without Docker or an AWS account.
 
-``python -m lineage_intake.local.stack [--port 3000] [--auth-cache-ttl S] [--parameter NAME=VALUE]
+``python -m lineage_intake_tools.local.stack [--port 3000] [--auth-cache-ttl S] [--parameter NAME=VALUE]
 [--env-file PATH] [--concurrency N] [--log-level LEVEL]``
 
 What runs, all bound to 127.0.0.1:
 
 - **An AWS stand-in**: moto's server (``ThreadedMotoServer``) on a free port, serving DynamoDB, DynamoDB
   Streams, S3 and SQS. Every table (with its stream), bucket and queue is created from ``template.yaml``
-  through ``lineage_intake.local.template``; nothing is declared twice. State lives in memory: every start is
+  through ``lineage_intake_tools.local.template``; nothing is declared twice. State lives in memory: every start is
   fresh, and nothing persists across restarts.
 - **The functions**, each in its own worker process like a Lambda execution environment: the handler is
   imported as the Lambda runtime (and ``sam local invoke``) would, with the function's code folder and the
@@ -16,9 +16,9 @@ What runs, all bound to 127.0.0.1:
   up to ``--concurrency`` workers (4; started on demand, each with its cold start), an invocation past the
   function's ``Timeout`` kills the worker ("Task timed out") and a crashed worker is replaced. Separate
   processes keep each function's module state, environment and Powertools metrics apart, as in AWS.
-- **The HTTP API** on ``--port`` (``lineage_intake.local.front``): routes, the Lambda authorizer with the
+- **The HTTP API** on ``--port`` (``lineage_intake_tools.local.front``): routes, the Lambda authorizer with the
   template's cache TTL, payload 2.0 events.
-- **The stream poller** (``lineage_intake.local.poller``): the Events table stream to the merge function,
+- **The stream poller** (``lineage_intake_tools.local.poller``): the Events table stream to the merge function,
   with the template's filter, batch size, batching window, partial-failure, bisect, retry and DLQ settings.
 
 On start it creates the connection ``default`` and a token for it, writes ``.local/openlineage.env`` (one
@@ -57,9 +57,9 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from lineage_intake.local.front import AuthorizerConfig, FunctionError, Gateway, HttpFront, Route
-from lineage_intake.local.poller import StreamPoller, StreamSourceConfig
-from lineage_intake.local.template import ROOT, FunctionSpec, Stack
+from lineage_intake_tools.local.front import AuthorizerConfig, FunctionError, Gateway, HttpFront, Route
+from lineage_intake_tools.local.poller import StreamPoller, StreamSourceConfig
+from lineage_intake_tools.local.template import ROOT, FunctionSpec, Stack
 
 DEFAULT_ENV_FILE = ROOT / ".local" / "openlineage.env"
 DEFAULT_PORT = 3000
@@ -224,7 +224,7 @@ class _Container:
         parent, child = socket.socketpair()
         bootstrap = (
             f"import sys; sys.path[:0] = {list(spec.layer_dirs)!r}; "
-            f"from lineage_intake.local.stack import _worker_entry; _worker_entry({child.fileno()})"
+            f"from lineage_intake_tools.local.stack import _worker_entry; _worker_entry({child.fileno()})"
         )
         try:
             self.process = subprocess.Popen(
@@ -576,7 +576,8 @@ class LocalStack:
             raise StackError(f"a function failed to load: {errors[0]}")
 
     def _create_token(self, session: Any) -> None:
-        from lineage_intake.auth_store import Admin, ConnectionStore, TokenStore
+        from lineage_intake.service.admin import Admin
+        from lineage_intake.store.auth import ConnectionStore, TokenStore
 
         ddb = self.client("dynamodb")
         admin = Admin(
@@ -635,7 +636,7 @@ class LocalStack:
 
     # -------------------------------------------------------------- env file
     def _env_values(self) -> dict[str, str]:
-        from lineage_intake.cli import RESOURCES
+        from lineage_intake_tools.cli import RESOURCES
 
         outputs = self.template.table_env()
         values = {
@@ -708,7 +709,7 @@ def _parameter(text: str) -> tuple[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m lineage_intake.local.stack",
+        prog="python -m lineage_intake_tools.local.stack",
         description="Serve the lineage-intake pipeline of template.yaml locally (no Docker, no AWS account).",
     )
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)), help="0: any free")
@@ -744,6 +745,11 @@ def _banner(stack: LocalStack) -> str:
         lines.append(f"# Use them in a shell:  set -a; . {shown}; set +a")
     lines.append(f"# ready: POST OpenLineage events to {stack.url}/api/v1/lineage (Ctrl-C stops)")
     return "\n".join(lines) + "\n"
+
+
+def command(env_file: Path, *args: str) -> list[str]:
+    """``make run`` on a free port, writing its settings to ``env_file`` (how tests and benchmarks start it)."""
+    return [sys.executable, "-m", "lineage_intake_tools.local.stack", "--port", "0", "--env-file", str(env_file), *args]
 
 
 def main(argv: list[str] | None = None) -> int:

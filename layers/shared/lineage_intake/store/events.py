@@ -6,8 +6,7 @@
 - The body is stored compressed (zlib with a preset dictionary of OpenLineage vocabulary). When the item
   would pass ``MAX_INLINE_ITEM_BYTES``, the body goes to S3 first and the item points to it, so an accepted
   event never points to a missing object.
-- DynamoDB and S3 errors are translated here into domain exceptions: a failed condition into
-  ``DuplicateItem``, throttling, 5xx and connection failures into ``StorageUnavailable``.
+- Errors are translated by ``store.dynamo.dynamo_errors`` (a duplicate is ``DuplicateItem``).
 """
 
 from __future__ import annotations
@@ -17,31 +16,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lineage_intake.errors import DuplicateItem, StorageUnavailable
+from lineage_intake.store.dynamo import dynamo_errors, from_dynamodb, item_size, paginate, to_item
 
 MAX_INLINE_ITEM_BYTES = 350_000
 BODY_ENCODING = "zlib-d1"
-
-RETRYABLE_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "Throttling",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "InternalFailure",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "TransactionConflictException",
-        "LimitExceededException",
-        "SlowDown",
-        "InternalError",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "503",
-        "500",
-    }
-)
 
 # A preset dictionary of the strings every OpenLineage event repeats. zlib looks back into it, so small
 # events (most of them are 0.5-3 KB) compress to a fraction of their plain-zlib size. Never edit it: stored
@@ -104,61 +82,6 @@ def decode_body(stored: bytes, encoding: str = BODY_ENCODING) -> bytes:
     return decompressor.decompress(stored) + decompressor.flush()
 
 
-def _attr(value: Any) -> dict[str, Any]:
-    if isinstance(value, bytes):
-        return {"B": value}
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int):
-        return {"N": str(value)}
-    return {"S": str(value)}
-
-
-def _plain(attr: Mapping[str, Any]) -> Any:
-    ((kind, value),) = attr.items()
-    if kind == "N":
-        return int(value) if value.lstrip("-").isdigit() else float(value)
-    if kind == "BOOL":
-        return bool(value)
-    if kind == "B":
-        return value if isinstance(value, bytes) else bytes(value)
-    if kind == "NULL":
-        return None
-    if kind == "M":
-        return {k: _plain(v) for k, v in value.items()}
-    if kind == "L":
-        return [_plain(v) for v in value]
-    if kind in ("SS", "NS", "BS"):
-        return list(value)
-    return value
-
-
-def from_dynamodb(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """Low-level attribute values (``{"S": ...}``), as the client and stream records give them, to plain."""
-    return {key: _plain(value) for key, value in item.items()}
-
-
-def item_size(attributes: Mapping[str, Any]) -> int:
-    """DynamoDB's item size: attribute names plus values (strings in UTF-8, numbers about 1 byte/2 digits)."""
-    size = 0
-    for name, value in attributes.items():
-        size += len(name.encode("utf-8"))
-        if isinstance(value, bytes):
-            size += len(value)
-        elif isinstance(value, bool):
-            size += 1
-        elif isinstance(value, int):
-            size += 1 + (len(str(abs(value))) + 1) // 2
-        else:
-            size += len(str(value).encode("utf-8"))
-    return size
-
-
-def write_units(attributes: Mapping[str, Any]) -> int:
-    """Write request units of a PutItem: one per started KiB."""
-    return max(1, -(-item_size(attributes) // 1024))
-
-
 @dataclass
 class EventsStore:
     """Repository of the Events table and the body bucket.
@@ -187,18 +110,14 @@ class EventsStore:
             item["bodyRef"] = f"s3://{self.bucket}/{key}"
         else:
             item["body"] = compressed
-        try:
+        with dynamo_errors(duplicate_message="event already stored"):
             self.dynamodb.put_item(
-                TableName=self.table,
-                Item={name: _attr(value) for name, value in item.items()},
-                ConditionExpression="attribute_not_exists(pk)",
+                TableName=self.table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
             )
-        except Exception as exc:
-            raise translate_error(exc, duplicate_message="event already stored") from exc
         return len(compressed)
 
     def _s3_put(self, key: str, data: bytes) -> None:
-        try:
+        with dynamo_errors():
             self.s3_factory().put_object(
                 Bucket=self.bucket,
                 Key=key,
@@ -207,30 +126,21 @@ class EventsStore:
                 ContentEncoding="identity",
                 Metadata={"body-encoding": BODY_ENCODING},
             )
-        except Exception as exc:
-            raise translate_error(exc) from exc
 
     # ------------------------------------------------------------------ reads
     def query_partition(self, pk: str, page_size: int = 500) -> Iterator[dict[str, Any]]:
         """Every item of one partition in sort-key (eventTime) order: one paged, consistent Query."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": pk}},
-            "ConsistentRead": True,
-            "Limit": page_size,
-        }
-        while True:
-            try:
-                page = self.dynamodb.query(**kwargs)
-            except Exception as exc:
-                raise translate_error(exc) from exc
-            for raw in page.get("Items", []):
-                yield from_dynamodb(raw)
-            last = page.get("LastEvaluatedKey")
-            if not last:
-                return
-            kwargs["ExclusiveStartKey"] = last
+        pages = paginate(
+            self.dynamodb,
+            "query",
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ConsistentRead=True,
+            Limit=page_size,
+        )
+        for raw in pages:
+            yield from_dynamodb(raw)
 
     def load_body(self, item: Mapping[str, Any]) -> bytes:
         """The event's JSON bytes, from the item or, when offloaded, from S3."""
@@ -239,25 +149,6 @@ class EventsStore:
             return decode_body(bytes(item["body"]), encoding)
         ref = str(item["bodyRef"])
         bucket, _, key = ref.removeprefix("s3://").partition("/")
-        try:
+        with dynamo_errors():  # S3 errors share the codes and the translation
             data = self.s3_factory().get_object(Bucket=bucket, Key=key)["Body"].read()
-        except Exception as exc:
-            raise translate_error(exc) from exc
         return decode_body(data, encoding)
-
-
-def translate_error(exc: Exception, duplicate_message: str = "item already exists") -> Exception:
-    """Map boto errors to domain errors. Unknown errors are returned unchanged (they are bugs: 500)."""
-    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
-
-    if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if code == "ConditionalCheckFailedException":
-            return DuplicateItem(duplicate_message)
-        if code in RETRYABLE_CODES or status >= 500:
-            return StorageUnavailable(f"storage is throttled or unavailable ({code or status}); retry later")
-        return exc
-    if isinstance(exc, ConnectionError | HTTPClientError):  # includes connect and read timeouts
-        return StorageUnavailable(f"storage could not be reached ({type(exc).__name__}); retry later")
-    return exc

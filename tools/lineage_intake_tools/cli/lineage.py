@@ -8,7 +8,7 @@
 - ``datasets columns NAMESPACE NAME FIELD``: the input fields that a field is computed from, and its consumers;
 - ``datasets register NAMESPACE NAME``: register a dataset, which makes a partial dataset a full asset.
 
-The groups plug into ``lineage_intake.cli`` through ``add_commands`` (listed in ``COMMAND_GROUPS``). An unknown
+The groups plug into ``lineage_intake_tools.cli`` through ``add_commands`` (listed in ``COMMAND_GROUPS``). An unknown
 run or dataset raises ``NotFound``, a domain error: the CLI prints its message and exits 1.
 """
 
@@ -16,23 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lineage_intake.errors import DomainError
-from lineage_intake.lineage_store import LineageStore
-from lineage_intake.models import normalize_run_id
+from lineage_intake.lineage import normalize_run_id
+from lineage_intake.store.lineage import LineageStore
 
-if TYPE_CHECKING:
-    from lineage_intake.cli import Context, Result, Subparsers
-
-
-def _cli() -> ModuleType:
-    """``lineage_intake.cli``, imported when a command runs: it imports this module, so not at import time."""
-    from lineage_intake import cli
-
-    return cli
-
+from lineage_intake_tools.cli.base import Context, Result, Subparsers, add_command, add_group, table
 
 #: Attributes that are storage details, not lineage: left out of what the commands print.
 _INTERNAL = frozenset(
@@ -180,7 +170,7 @@ def runs_show(ctx: Context) -> Result:
         lines.append(f"  error: {view['errorMessage'].get('message')}")
     for child in view.get("children", []):
         lines.append(f"  child: {child['namespace']}/{child['job']} run {child['runId']} {child['state']}")
-    return _cli().Result(view, lines)
+    return Result(view, lines)
 
 
 def runs_list(ctx: Context) -> Result:
@@ -188,8 +178,8 @@ def runs_list(ctx: Context) -> Result:
     items = lineage_store(ctx).list_runs(args.namespace, args.job, limit=args.limit)
     views = [run_view(i) for i in items]
     rows = [(str(v["runId"]), str(v["state"]), str(v["startTime"] or "-"), str(v["endTime"] or "-")) for v in views]
-    lines = _cli().table(rows, ("RUN ID", "STATE", "STARTED", "ENDED")) if rows else ["No merged runs."]
-    return _cli().Result(views, lines)
+    lines = table(rows, ("RUN ID", "STATE", "STARTED", "ENDED")) if rows else ["No merged runs."]
+    return Result(views, lines)
 
 
 def runs_awaiting(ctx: Context) -> Result:
@@ -197,14 +187,14 @@ def runs_awaiting(ctx: Context) -> Result:
     views = [run_view(i) for i in items]
     rows = [(str(v["namespace"]), str(v["job"]), str(v["runId"]), str(v["endTime"])) for v in views]
     header = ("NAMESPACE", "JOB", "RUN ID", "TERMINAL EVENT AT")
-    lines = _cli().table(rows, header) if rows else ["No run awaits START."]
-    return _cli().Result(views, lines)
+    lines = table(rows, header) if rows else ["No run awaits START."]
+    return Result(views, lines)
 
 
 def runs_merge(ctx: Context) -> Result:
     """Merge one run again from its stored events, as the stream consumer would."""
-    from lineage_intake.events_store import EventsStore
-    from lineage_intake.merge_service import MergeOutcome, MergeService
+    from lineage_intake.service.merge import MergeOutcome, MergeService
+    from lineage_intake.store.events import EventsStore
 
     outcomes: list[MergeOutcome] = []
     events = EventsStore(
@@ -221,7 +211,7 @@ def runs_merge(ctx: Context) -> Result:
         f"Run {outcome.run_id} of {outcome.namespace}/{outcome.job}: {outcome.status} ({outcome.state or '-'}), "
         f"{outcome.events} event(s), {outcome.written} record(s) written, {outcome.unchanged} unchanged."
     )
-    return _cli().Result(fields, [line])
+    return Result(fields, [line])
 
 
 # ---------------------------------------------------------------------------------------------- datasets
@@ -241,7 +231,7 @@ def datasets_show(ctx: Context) -> Result:
         f"  upstream jobs (write it): {_names(view['upstream'])}",
         f"  downstream jobs (read it): {_names(view['downstream'])}",
     ]
-    return _cli().Result(view, lines)
+    return Result(view, lines)
 
 
 def datasets_columns(ctx: Context) -> Result:
@@ -263,7 +253,7 @@ def datasets_columns(ctx: Context) -> Result:
     lines += [f"  -> {o['namespace']}/{o['name']}.{o['field']} (job {o['job']['name']})" for o in data["consumers"]]
     if len(lines) == 1:
         lines.append("  no column lineage recorded")
-    return _cli().Result(data, lines)
+    return Result(data, lines)
 
 
 def datasets_register(ctx: Context) -> Result:
@@ -272,38 +262,38 @@ def datasets_register(ctx: Context) -> Result:
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     store.register_dataset(args.namespace, args.name, now, by=args.by)
     view = dataset_view(store.dataset_lineage(args.namespace, args.name))
-    return _cli().Result(view, [f"Registered dataset {args.namespace}/{args.name}: it is a full asset."])
+    return Result(view, [f"Registered dataset {args.namespace}/{args.name}: it is a full asset."])
 
 
 # ---------------------------------------------------------------------------------------------- parsers
 def add_runs_parser(sub: Subparsers) -> None:
-    commands = _cli().add_group(sub, "runs", "merged runs: show, list, awaiting START, merge again")
-    show = _cli().add_command(commands, "show", runs_show, "show a merged run")
+    commands = add_group(sub, "runs", "merged runs: show, list, awaiting START, merge again")
+    show = add_command(commands, "show", runs_show, "show a merged run")
     show.add_argument("namespace", metavar="NAMESPACE", help="the job namespace")
     show.add_argument("job", metavar="JOB", help="the job name")
     show.add_argument("run_id", metavar="RUN_ID", help="the runId as the producer sent it")
-    listing = _cli().add_command(commands, "list", runs_list, "a job's merged runs, newest first")
+    listing = add_command(commands, "list", runs_list, "a job's merged runs, newest first")
     listing.add_argument("namespace", metavar="NAMESPACE")
     listing.add_argument("job", metavar="JOB")
     listing.add_argument("--limit", type=int, default=20, metavar="N", help="at most N runs (default 20)")
-    awaiting = _cli().add_command(commands, "awaiting", runs_awaiting, "runs with a terminal event but no START yet")
+    awaiting = add_command(commands, "awaiting", runs_awaiting, "runs with a terminal event but no START yet")
     awaiting.add_argument("--limit", type=int, default=100, metavar="N", help="at most N runs (default 100)")
-    merge = _cli().add_command(commands, "merge", runs_merge, "merge a run again from its stored events")
+    merge = add_command(commands, "merge", runs_merge, "merge a run again from its stored events")
     merge.add_argument("namespace", metavar="NAMESPACE")
     merge.add_argument("job", metavar="JOB")
     merge.add_argument("run_id", metavar="RUN_ID")
 
 
 def add_datasets_parser(sub: Subparsers) -> None:
-    commands = _cli().add_group(sub, "datasets", "datasets: show, column lineage, register")
-    show = _cli().add_command(commands, "show", datasets_show, "show a dataset with its upstream and downstream jobs")
+    commands = add_group(sub, "datasets", "datasets: show, column lineage, register")
+    show = add_command(commands, "show", datasets_show, "show a dataset with its upstream and downstream jobs")
     show.add_argument("namespace", metavar="NAMESPACE", help="the dataset namespace, e.g. postgres://host:5432")
     show.add_argument("name", metavar="NAME", help="the dataset name, e.g. db.schema.table")
-    columns = _cli().add_command(commands, "columns", datasets_columns, "the column lineage of a dataset field")
+    columns = add_command(commands, "columns", datasets_columns, "the column lineage of a dataset field")
     columns.add_argument("namespace", metavar="NAMESPACE")
     columns.add_argument("name", metavar="NAME")
     columns.add_argument("field", metavar="FIELD")
-    register = _cli().add_command(commands, "register", datasets_register, "register a dataset (no longer partial)")
+    register = add_command(commands, "register", datasets_register, "register a dataset (no longer partial)")
     register.add_argument("namespace", metavar="NAMESPACE")
     register.add_argument("name", metavar="NAME")
     register.add_argument("--by", metavar="WHO", help="who registers it (kept on the record)")

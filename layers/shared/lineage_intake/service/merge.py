@@ -5,8 +5,10 @@
   always starts from every stored event, the result does not depend on the order events arrived in, and a
   duplicate (which never produces a second item nor a second stream record) cannot count twice.
 - A DATASET or JOB record folds that partition of static events into the dataset or job definition.
-- Within one stream batch, the first record of a partition merges it; later records of the same partition
-  are ``coalesced``: their events were stored before the batch was read, so the merge has seen them.
+- The NewImage is parsed with ``EventImage`` (pydantic); a record it refuses is ``MalformedRecord``.
+- Within one stream batch (a ``Batch``, created per invocation and passed in), the first record of a partition
+  merges it; later records of the same partition are ``coalesced``: their events were stored before the batch
+  was read, so the merge has seen them.
 
 The service never imports Powertools: the handler gives it a ``Reporter`` that turns each ``MergeOutcome`` into
 one log line and its metrics. A failure is reported (outcome ``failed``) and re-raised, so that the handler's
@@ -21,12 +23,14 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, ValidationError, model_validator
 
 from lineage_intake import keys
 from lineage_intake.errors import DomainError, StorageUnavailable
-from lineage_intake.events_store import EventsStore
-from lineage_intake.lineage_store import LineageStore, WriteResult
+from lineage_intake.facets import text
+from lineage_intake.lineage import normalize_run_id
 from lineage_intake.merge import (
     MergedRun,
     StoredEvent,
@@ -34,7 +38,8 @@ from lineage_intake.merge import (
     merge_job_events,
     merge_run,
 )
-from lineage_intake.models import normalize_run_id
+from lineage_intake.store.events import EventsStore
+from lineage_intake.store.lineage import LineageStore, WriteResult
 
 
 class MalformedRecord(DomainError):
@@ -47,6 +52,51 @@ class CorruptEvent(DomainError):
     """A stored event cannot be read back (its body does not decode): the run cannot be merged."""
 
     reason = "corrupt_event"
+
+
+_Text = Annotated[str | None, BeforeValidator(text)]
+_Name = Annotated[StrictStr | None, Field(min_length=1)]
+#: The names a record of each kind must carry, besides its namespace.
+_NAMES = {"RUN": ("job", "runId"), "DATASET": ("dataset",), "JOB": ("job",)}
+
+
+class EventImage(BaseModel):
+    """The NewImage attributes of an Events-table item that the merge reads (see ``service.ingest.build_item``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    pk: StrictStr = Field(min_length=1)
+    kind: Literal["RUN", "DATASET", "JOB"]
+    namespace: StrictStr = Field(min_length=1)
+    job: _Name = None
+    dataset: _Name = None
+    runId: _Name = None
+    eventType: _Text = None
+    eventTime: _Text = None
+
+    @model_validator(mode="after")
+    def _names_of_kind(self) -> EventImage:
+        missing = [name for name in _NAMES[self.kind] if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.kind} record needs {' and '.join(repr(m) for m in missing)}")
+        return self
+
+    @classmethod
+    def parse(cls, image: Mapping[str, Any]) -> EventImage:
+        try:
+            return cls.model_validate(dict(image))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'NewImage'}: {e['msg']}" for e in exc.errors(include_url=False)
+            )
+            raise MalformedRecord(f"the record's NewImage is not an event item: {problems}") from exc
+
+
+@dataclass
+class Batch:
+    """One stream batch: the partitions already merged in it, whose later records are coalesced."""
+
+    merged: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -150,19 +200,17 @@ class MergeService:
         self.lineage = lineage
         self.report = report
         self.clock = clock
-        self._merged_in_batch: set[str] = set()
 
     # ------------------------------------------------------------------ stream records
-    def begin_batch(self) -> None:
-        """Forget which partitions were merged: call it once per stream batch, before its records."""
-        self._merged_in_batch.clear()
+    def handle(self, image: Mapping[str, Any], event_name: str = "INSERT", batch: Batch | None = None) -> MergeOutcome:
+        """One stream record (its NewImage as plain values). Reports the outcome; re-raises a failure.
 
-    def handle(self, image: Mapping[str, Any], event_name: str = "INSERT") -> MergeOutcome:
-        """One stream record (its NewImage as plain values). Reports the outcome; re-raises a failure."""
+        ``batch`` (one per stream batch) coalesces the records of a partition merged earlier in the batch.
+        """
         started = time.perf_counter()
-        outcome = MergeOutcome(status="failed", kind=_text(image.get("kind")))
+        outcome = MergeOutcome(status="failed", kind=text(image.get("kind")))
         try:
-            outcome = self._handle(image, event_name)
+            outcome = self._handle(image, event_name, batch if batch is not None else Batch())
         except Exception as exc:
             outcome = self._failed(outcome, image, exc)
             outcome.duration_ms = (time.perf_counter() - started) * 1000
@@ -173,45 +221,44 @@ class MergeService:
             self.report(outcome)
         return outcome
 
-    def _handle(self, image: Mapping[str, Any], event_name: str) -> MergeOutcome:
-        kind = _text(image.get("kind"))
+    def _handle(self, raw: Mapping[str, Any], event_name: str, batch: Batch) -> MergeOutcome:
         if event_name != "INSERT":
+            kind = text(raw.get("kind"))
             return MergeOutcome(status="ignored", kind=kind, reason=f"{event_name} records change no lineage")
-        pk = _required(image, "pk")
-        if pk in self._merged_in_batch:
-            return MergeOutcome(status="coalesced", kind=kind)
-        trigger_type, trigger_time = _text(image.get("eventType")), _text(image.get("eventTime"))
-        if kind == "RUN":
-            namespace, job = _required(image, "namespace"), _required(image, "job")
-            run_id = normalize_run_id(_required(image, "runId"))
-            if keys.run_pk(namespace, job, run_id) != pk:
+        image = EventImage.parse(raw)
+        pk = image.pk
+        if pk in batch.merged:
+            return MergeOutcome(status="coalesced", kind=image.kind)
+        namespace = image.namespace
+        if image.kind == "RUN":
+            assert image.job is not None and image.runId is not None  # checked by EventImage
+            run_id = normalize_run_id(image.runId)
+            if keys.run_pk(namespace, image.job, run_id) != pk:
                 raise MalformedRecord(f"the record's pk {pk!r} is not the partition of run {run_id}")
-            outcome = self.merge_run(namespace, job, run_id)
-        elif kind == "DATASET":
-            namespace, name = _required(image, "namespace"), _required(image, "dataset")
-            if keys.dataset_pk(namespace, name) != pk:
-                raise MalformedRecord(f"the record's pk {pk!r} is not the partition of dataset {name!r}")
-            outcome = self.merge_dataset(namespace, name)
-        elif kind == "JOB":
-            namespace, name = _required(image, "namespace"), _required(image, "job")
-            if keys.job_pk(namespace, name) != pk:
-                raise MalformedRecord(f"the record's pk {pk!r} is not the partition of job {name!r}")
-            outcome = self.merge_job(namespace, name)
+            outcome = self.merge_run(namespace, image.job, run_id)
+        elif image.kind == "DATASET":
+            assert image.dataset is not None
+            if keys.dataset_pk(namespace, image.dataset) != pk:
+                raise MalformedRecord(f"the record's pk {pk!r} is not the partition of dataset {image.dataset!r}")
+            outcome = self.merge_dataset(namespace, image.dataset)
         else:
-            raise MalformedRecord(f"the record's kind {kind!r} is not RUN, DATASET or JOB")
-        outcome.trigger_event_type, outcome.trigger_event_time = trigger_type, trigger_time
-        self._merged_in_batch.add(pk)
+            assert image.job is not None
+            if keys.job_pk(namespace, image.job) != pk:
+                raise MalformedRecord(f"the record's pk {pk!r} is not the partition of job {image.job!r}")
+            outcome = self.merge_job(namespace, image.job)
+        outcome.trigger_event_type, outcome.trigger_event_time = image.eventType, image.eventTime
+        batch.merged.add(pk)
         return outcome
 
     def _failed(self, outcome: MergeOutcome, image: Mapping[str, Any], exc: Exception) -> MergeOutcome:
         outcome.status = "failed"
-        outcome.kind = outcome.kind or _text(image.get("kind"))
-        outcome.namespace = outcome.namespace or _text(image.get("namespace"))
-        outcome.job = outcome.job or _text(image.get("job"))
-        outcome.dataset = outcome.dataset or _text(image.get("dataset"))
-        outcome.run_id = outcome.run_id or _text(image.get("runId"))
-        outcome.trigger_event_type = _text(image.get("eventType"))
-        outcome.trigger_event_time = _text(image.get("eventTime"))
+        outcome.kind = outcome.kind or text(image.get("kind"))
+        outcome.namespace = outcome.namespace or text(image.get("namespace"))
+        outcome.job = outcome.job or text(image.get("job"))
+        outcome.dataset = outcome.dataset or text(image.get("dataset"))
+        outcome.run_id = outcome.run_id or text(image.get("runId"))
+        outcome.trigger_event_type = text(image.get("eventType"))
+        outcome.trigger_event_time = text(image.get("eventTime"))
         outcome.reason = exc.reason if isinstance(exc, DomainError) else type(exc).__name__
         outcome.message = exc.message if isinstance(exc, DomainError) else str(exc)[:500]
         outcome.retriable = isinstance(exc, StorageUnavailable)
@@ -272,7 +319,7 @@ class MergeService:
             yield StoredEvent(
                 event_time=str(item.get("eventTime") or str(item["sk"]).partition("#")[0]),
                 event_id=str(item.get("eventId") or str(item["sk"]).partition("#")[2]),
-                event_type=_text(item.get("eventType")),
+                event_type=text(item.get("eventType")),
                 body=self._body(pk, item),
             )
 
@@ -296,14 +343,3 @@ class MergeService:
         outcome.inputs, outcome.outputs = len(merged.inputs), len(merged.outputs)
         outcome.column_edges = sum(len(c["inputs"]) for c in merged.column_lineage)
         outcome.integration = merged.integration
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _required(image: Mapping[str, Any], name: str) -> str:
-    value = _text(image.get(name))
-    if value is None:
-        raise MalformedRecord(f"the record's NewImage has no {name!r} string")
-    return value

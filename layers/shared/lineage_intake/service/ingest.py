@@ -26,7 +26,8 @@ from lineage_intake.errors import (
     PayloadTooLarge,
     StorageUnavailable,
 )
-from lineage_intake.events_store import EventsStore
+from lineage_intake.facets import JobType, job_type
+from lineage_intake.lineage import normalize_run_id
 from lineage_intake.models import (
     MAX_ERRORS,
     AnyEvent,
@@ -34,11 +35,10 @@ from lineage_intake.models import (
     JobEvent,
     RunEvent,
     format_event_time,
-    job_type_facet,
-    normalize_run_id,
     parse_event,
 )
 from lineage_intake.principal import Principal
+from lineage_intake.store.events import EventsStore
 
 Status = Literal["accepted", "duplicate", "rejected"]
 
@@ -152,13 +152,13 @@ def event_id_of(canonical: bytes) -> str:
 
 def describe(event: AnyEvent) -> Outcome:
     """The identifying fields of a valid event (used for keys, the item and the log line)."""
-    job_type = job_type_facet(event)
+    kind = _job_type(event)
     outcome = Outcome(
         status="accepted",
         kind=event.kind,
         event_time=format_event_time(event.eventTime),
         producer=event.producer,
-        integration=job_type.get("integration") if isinstance(job_type.get("integration"), str) else None,
+        integration=kind.integration,
     )
     if isinstance(event, RunEvent):
         outcome.namespace, outcome.job = event.job.namespace, event.job.name
@@ -170,6 +170,11 @@ def describe(event: AnyEvent) -> Outcome:
     elif isinstance(event, DatasetEvent):
         outcome.namespace, outcome.dataset = event.dataset.namespace, event.dataset.name
     return outcome
+
+
+def _job_type(event: AnyEvent) -> JobType:
+    job = getattr(event, "job", None)
+    return job_type(job.facets) if job is not None else JobType()
 
 
 def build_item(
@@ -191,7 +196,7 @@ def build_item(
     else:
         assert outcome.namespace is not None and outcome.dataset is not None
         pk = keys.dataset_pk(outcome.namespace, outcome.dataset)
-    job_type = job_type_facet(event)
+    kind = _job_type(event)
     item: dict[str, Any] = {
         "pk": pk,
         "sk": keys.event_sk(event.eventTime, outcome.event_id),
@@ -210,8 +215,8 @@ def build_item(
         "runId": outcome.run_id,
         "eventType": outcome.event_type,
         "integration": outcome.integration,
-        "processingType": job_type.get("processingType"),
-        "jobType": job_type.get("jobType"),
+        "processingType": kind.processing_type,
+        "jobType": kind.job_type,
     }
     item.update({k: v for k, v in optional.items() if isinstance(v, str) and v})
     if isinstance(event, RunEvent) and event.run.runId != outcome.run_id:

@@ -18,11 +18,13 @@ from typing import Any
 
 import boto3
 import pytest
-from lineage_intake.auth_store import Admin, ConnectionStore, TokenStore
-from lineage_intake.local.template import Stack
+from lineage_intake.service.admin import Admin
+from lineage_intake.store.auth import ConnectionStore, TokenStore
 from lineage_intake.tokens import TokenRecord, hash_secret, parse_authorization_header, utc_now
+from lineage_intake_tools.local.template import Stack
 
-from tests.conftest import event_file, load_handler
+from tests.helpers.aws import load_handler
+from tests.helpers.corpus import event_file
 
 VALID_REQUEST = "authorizer-valid-token.json"
 WRONG_REQUEST = "authorizer-wrong-token.json"

@@ -1,0 +1,1 @@
+"""Use cases, one per file: what each Lambda function (and the operator CLI) does."""

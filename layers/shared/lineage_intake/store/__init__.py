@@ -1,0 +1,1 @@
+"""DynamoDB and S3 adapters: one toolkit (``dynamo``) and one module per table."""
