@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lineage_intake.ingest import Outcome
+from lineage_intake.local.template import load_template
 from lineage_intake.merge_service import MergeOutcome
-from lineage_intake_tools.logs_insights import load_template
 
 T0 = datetime(2026, 11, 21, 10, 0, 0, tzinfo=UTC)
 TOKEN_ID = "3f9c0a1b2c3d4e5f"  # a token's public id (never its secret), as every log line names it

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from lineage_intake_tools.logs_insights import load_template
+from lineage_intake.local.template import load_template
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
@@ -36,7 +36,7 @@ def test_the_access_log_is_one_json_object_with_the_fields_operators_need() -> N
         "responseLength",
         "tokenId",
     } <= set(fields)
-    assert settings["DestinationArn"] == {"Fn::GetAtt": "HttpApiAccessLogGroup.Arn"}
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]}
 
 
 def test_every_log_group_has_a_retention() -> None:

@@ -27,9 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
+from lineage_intake.local.template import TEMPLATE_PATH, load_template
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # as Logs Insights shows @timestamp, to the millisecond
 
@@ -72,27 +71,6 @@ class SavedQuery:
         """Run over the lines of this query's log groups (``logs`` maps a logical id to its lines)."""
         records = [to_record(line, log=group) for group in self.log_groups for line in logs.get(group, ())]
         return run(self.render(**values), records)
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation short-form tags (``!Ref X`` -> ``{"Ref": "X"}``, ``!Sub s`` -> ``{"Fn::Sub": s}``)."""
-
-
-def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    key = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        return {key: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {key: loader.construct_sequence(node, deep=True)}
-    return {key: loader.construct_mapping(node, deep=True)}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_tag)
-
-
-def load_template(template: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    """The template as plain data, short-form tags in their long form."""
-    return dict(yaml.load(template.read_text(encoding="utf-8"), Loader=_CfnLoader))  # noqa: S506
 
 
 def saved_queries(template: Path = TEMPLATE_PATH) -> dict[str, SavedQuery]:
@@ -292,20 +270,19 @@ class _Parser:
             raise QueryError(f"expected a field name at {token.pos}")
         return str(token.value)
 
-    # expr := and ("or" and)*
+    # expr := conjunction ("or" conjunction)*; conjunction := negation ("and" negation)*
     def expr(self) -> Expr:
-        parts = [self.conjunction()]
-        while self.at("or"):
-            self.take()
-            parts.append(self.conjunction())
-        return parts[0] if len(parts) == 1 else (lambda r: any(p(r) for p in parts))
+        return self._chain("or", self.conjunction, any)
 
     def conjunction(self) -> Expr:
-        parts = [self.negation()]
-        while self.at("and"):
+        return self._chain("and", self.negation, all)
+
+    def _chain(self, keyword: str, operand: Callable[[], Expr], combine: Callable[[Iterable[Any]], bool]) -> Expr:
+        parts = [operand()]
+        while self.at(keyword):
             self.take()
-            parts.append(self.negation())
-        return parts[0] if len(parts) == 1 else (lambda r: all(p(r) for p in parts))
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else (lambda r: combine(p(r) for p in parts))
 
     def negation(self) -> Expr:
         if self.at("not"):
