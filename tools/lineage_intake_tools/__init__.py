@@ -1,1 +1,3 @@
-"""Developer tools for lineage-intake: the CLI and the local stack. Not shipped in the Lambda layer."""
+"""Operator and developer tools that run outside Lambda: the CLI, the local stack and the local Logs Insights engine.
+
+Not shipped in the Lambda layer."""
