@@ -59,11 +59,8 @@ def price_lines() -> list[str]:
 
 
 def load_template() -> dict[str, Any]:
-    """template.yaml through the project's template reader (its home moves with the package layout)."""
-    for folder in (ROOT / "tools", ROOT / "layers" / "shared"):
-        if (folder / "lineage_intake" / "local" / "template.py").exists() and str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
-    from lineage_intake.local.template import load_template as load
+    """template.yaml through the project's template reader."""
+    from lineage_intake_tools.local.template import load_template as load
 
     return load()
 

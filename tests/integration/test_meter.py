@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools import Logger
-from lineage_intake.local.template import Stack
+from lineage_intake_tools.local.template import Stack
 
 from bench.cost import (
     PLATFORM_LOG_BYTES_PER_INVOCATION,
