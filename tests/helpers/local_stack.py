@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,13 +165,18 @@ class StackProcess:
         assert not missing, f"runs not merged within {timeout:.0f} s: {missing}"
         return found
 
-    def wait_for_dataset(self, namespace: str, name: str, timeout: float = 30.0) -> dict[str, Any]:
-        """``datasets show NAMESPACE NAME``, polled until the merge has made the dataset."""
+    def wait_for_dataset(
+        self, namespace: str, name: str, until: Callable[[dict[str, Any]], bool] | None = None, timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """``datasets show NAMESPACE NAME``, polled until the merge has made the dataset and ``until`` holds for
+        it (events merge one by one, so a dataset can exist before every event about it is merged). Returns the
+        last answer, for the caller to assert on."""
         deadline = time.monotonic() + timeout
         while True:
             try:
                 found: dict[str, Any] = self.cli("datasets", "show", namespace, name)
-                return found
+                if until is None or until(found) or time.monotonic() > deadline:
+                    return found
             except CliError:
                 if time.monotonic() > deadline:
                     raise

@@ -112,6 +112,8 @@ def test_a_dataset_event_and_a_job_event_are_stored_and_make_their_datasets(
     assert [o["kind"] for o in accepted] == ["DATASET", "JOB"]
     dataset_name = next(e["dataset"] for e in report["events"] if e["kind"] == "DATASET")
     job = next(e["job"] for e in report["events"] if e["kind"] == "JOB")
-    dataset = local_stack.wait_for_dataset(DATASET_NAMESPACE, dataset_name)
+    dataset = local_stack.wait_for_dataset(
+        DATASET_NAMESPACE, dataset_name, until=lambda d: job in {j["name"] for j in d["downstream"]}
+    )
     assert [f["name"] for f in dataset["fields"]] == ["id", "email"]
     assert job in {j["name"] for j in dataset["downstream"]}
