@@ -1,7 +1,8 @@
 """One virtual environment per real producer (dbt, Airflow, ...), built from its pins and cached.
 
-A producer's pins live in ``tests/producers/requirements-<name>.txt``. Its venv is
-``${XDG_CACHE_HOME:-~/.cache}/lineage-intake/producers/<name>-<hash of the pins and the Python version>``:
+A producer's pins live in ``tests/producers/requirements-<name>.txt``, and everything pip resolved from them in
+``requirements-<name>.lock`` (used as constraints, as ``requirements.lock`` is for the project). Its venv is
+``${XDG_CACHE_HOME:-~/.cache}/lineage-intake/producers/<name>-<hash of both files and the Python version>``:
 created when missing (a fresh machine), reused when present, and replaced when the pins change because the hash
 changes. A half-built venv never counts: ``.complete`` is written last. Stdlib only, so that it also runs as a
 script (``python tests/helpers/producer_venv.py dbt``) to build a venv ahead of a test run.
@@ -31,6 +32,10 @@ def pins_file(name: str) -> Path:
     return PRODUCERS_DIR / f"requirements-{name}.txt"
 
 
+def lock_file(name: str) -> Path:
+    return PRODUCERS_DIR / f"requirements-{name}.lock"
+
+
 @dataclass(frozen=True)
 class ProducerVenv:
     name: str
@@ -47,7 +52,7 @@ class ProducerVenv:
 
 
 def venv_path(name: str) -> Path:
-    pins = pins_file(name).read_bytes()
+    pins = pins_file(name).read_bytes() + lock_file(name).read_bytes()
     digest = hashlib.sha256(pins + f"\npython {sys.version_info[0]}.{sys.version_info[1]}".encode()).hexdigest()
     return cache_root() / f"{name}-{digest[:12]}"
 
@@ -67,7 +72,11 @@ def ensure_venv(name: str, timeout: float = 1800.0) -> ProducerVenv:
         subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, capture_output=True, timeout=120)
         pip = [str(path / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
         result = subprocess.run(
-            [*pip, "-r", str(pins_file(name))], capture_output=True, text=True, timeout=timeout, check=False
+            [*pip, "-r", str(pins_file(name)), "-c", str(lock_file(name))],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         shutil.rmtree(path, ignore_errors=True)
