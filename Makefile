@@ -10,12 +10,13 @@ SAM_STAMP := $(SAM_VENV)/.installed-stamp
 PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test unit lint format bench demo clean
+.PHONY: help install run test test-producers unit lint format bench demo clean
 
 help:
 	@echo "make run    serve the whole pipeline locally on 127.0.0.1:$(PORT) (no Docker, no AWS account)"
 	@echo "make test   lint, cfn-lint and every test (unit, integration, e2e)"
 	@echo "make lint   ruff, mypy, cfn-lint and sam validate --lint only"
+	@echo "make test-producers  dbt-ol, Airflow and openlineage-python against the local stack (installs them once)"
 	@echo "make bench  benchmarks, each figure next to its anchor"
 	@echo "make demo   post real events with openlineage-python to a running 'make run' and show the lineage"
 
@@ -46,6 +47,10 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+# Each producer gets its own venv under $${XDG_CACHE_HOME:-~/.cache}/lineage-intake/producers, built on first use.
+test-producers: $(STAMP)
+	$(BIN)/pytest -m producers tests/producers
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/integration

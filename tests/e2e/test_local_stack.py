@@ -151,33 +151,65 @@ def test_the_python_client_with_gzip_sends_events_that_are_stored_and_merged(lin
     ]
 
 
+def java_post(stack: RunningStack, event: Mapping[str, Any], headers: Mapping[str, str]) -> dict[str, Any]:
+    """POST ``event`` gzip-compressed with ``Transfer-Encoding: chunked``, as Apache HttpClient sends the Java
+    client's ``GzipCompressingEntity`` (its length is not known up front), with ``headers``."""
+    url = urlsplit(stack.url + "/api/v1/lineage")
+    body = gzip.compress(json.dumps(event).encode("utf-8"))
+    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
+    try:
+        connection.putrequest("POST", url.path, skip_accept_encoding=True)
+        for name, value in {**headers, "Transfer-Encoding": "chunked"}.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        for offset in range(0, len(body), 100):
+            chunk = body[offset : offset + 100]
+            connection.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        connection.send(b"0\r\n\r\n")
+        answer = connection.getresponse()
+        payload: dict[str, Any] = json.loads(answer.read())
+    finally:
+        connection.close()
+    assert answer.status == 200, payload
+    return payload
+
+
 def test_a_java_client_request_with_a_chunked_gzip_body_and_no_content_encoding_is_stored_and_merged(
     lineage_cli: RunningStack,
 ) -> None:
     """As older Java clients send it: the full lineage URL, JSON with a charset, gzip without Content-Encoding,
     and Transfer-Encoding: chunked (the body's length is not known up front)."""
-    url = urlsplit(lineage_cli.url + "/api/v1/lineage")  # the Java client is configured with the full URL
     start, complete = fresh_run(lineage_cli)
+    headers = {
+        "Content-Type": "application/json; charset=UTF-8",
+        "Authorization": f"Bearer {lineage_cli.api_key}",
+        "User-Agent": "openlineage-java/1.23.0",
+    }
     for event in (start, complete):
-        body = gzip.compress(json.dumps(event).encode("utf-8"))
-        connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
-        try:
-            connection.putrequest("POST", url.path, skip_accept_encoding=True)
-            connection.putheader("Content-Type", "application/json; charset=UTF-8")
-            connection.putheader("Authorization", f"Bearer {lineage_cli.api_key}")
-            connection.putheader("User-Agent", "openlineage-java/1.23.0")
-            connection.putheader("Transfer-Encoding", "chunked")
-            connection.endheaders()
-            for offset in range(0, len(body), 100):
-                chunk = body[offset : offset + 100]
-                connection.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-            connection.send(b"0\r\n\r\n")
-            answer = connection.getresponse()
-            payload = json.loads(answer.read())
-        finally:
-            connection.close()
-        assert answer.status == 200, payload
-        assert payload["status"] == "accepted"
+        assert java_post(lineage_cli, event, headers)["status"] == "accepted"
+    assert_stored_and_merged(lineage_cli, start)
+
+
+def test_the_spark_java_clients_gzip_request_is_stored_and_merged(lineage_cli: RunningStack) -> None:
+    """What openlineage-spark sends with ``transport.type=http``, ``url`` = the base URL, ``endpoint`` =
+    ``/api/v1/lineage``, ``auth.type=api_key`` and ``compression=gzip``. From openlineage-java's HttpTransport
+    (client/java/.../transports/HttpTransport.java): the endpoint replaces the URL's path; the headers are
+    ``Accept`` and ``Content-Type`` ``application/json; charset=UTF-8`` (HttpCore's APPLICATION_JSON),
+    ``Authorization: Bearer <apiKey>`` (ApiKeyTokenProvider) and ``Content-Encoding: gzip``; the body is a
+    ``GzipCompressingEntity``, which has no length, so Apache HttpClient sends it chunked."""
+    # Given a run's START and COMPLETE, as the Spark listener emits them
+    start, complete = fresh_run(lineage_cli)
+    headers = {
+        "Accept": "application/json; charset=UTF-8",
+        "Content-Type": "application/json; charset=UTF-8",
+        "Authorization": f"Bearer {lineage_cli.api_key}",
+        "Content-Encoding": "gzip",
+        "User-Agent": "Apache-HttpClient/5.4 (Java/17.0.12)",
+    }
+    # When the Java client POSTs them
+    answers = [java_post(lineage_cli, event, headers) for event in (start, complete)]
+    # Then both are accepted once, stored and merged
+    assert [a["status"] for a in answers] == ["accepted", "accepted"]
     assert_stored_and_merged(lineage_cli, start)
 
 
