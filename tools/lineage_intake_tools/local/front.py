@@ -17,7 +17,9 @@ The rules it follows are API Gateway's, so a client that works here behaves the 
   request is de-chunked first: the function sees the whole body and a ``content-length``, never
   ``transfer-encoding``. An HTTP API never decompresses.
 - Limits: a body over 10 MB answers 413 before any function runs; an event over Lambda's 6 MB synchronous
-  payload limit answers 413 too.
+  payload limit answers 413 too. The request line, headers and whole body must arrive within ``read_timeout``
+  (408 otherwise), only canonical origin-form targets are routed (``is_canonical``), and every error the front
+  answers itself, http.server's included (400, 431, 501, 505), is ``{"message": ...}`` JSON.
 - The authorizer (payload 2.0, simple responses): when an identity-source header is missing or empty the
   answer is ``401 {"message":"Unauthorized"}`` and the authorizer is not called. Otherwise its decision is
   cached per identity-source value for ``ReauthorizeEvery`` seconds (0: no cache), allow and deny alike, and
@@ -464,8 +466,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def setup(self) -> None:
-        self.timeout = self.server.read_timeout  # every read of the request line, headers and body
         super().setup()
+        self.connection.settimeout(self.server.read_timeout)  # every read of the request line, headers and body
         # Headers and body are separate writes: without this, Nagle and the client's delayed ACK add 40 ms.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.track(self.connection, busy=False)

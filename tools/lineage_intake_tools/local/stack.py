@@ -12,8 +12,8 @@ What runs, all bound to 127.0.0.1:
 - **The functions**, each in its own worker process like a Lambda execution environment: the handler is
   imported as the Lambda runtime (and ``sam local invoke``) would, with the function's code folder and the
   layers on ``sys.path`` and the environment the template declares (``!Ref`` resolved to the local names),
-  plus ``AWS_ENDPOINT_URL`` and fake credentials. A worker runs one invocation at a time, a function scales
-  up to ``--concurrency`` workers (4; started on demand, each with its cold start), an invocation past the
+  plus ``AWS_ENDPOINT_URL`` and fake credentials. A worker runs one invocation at a time, a function has
+  ``--concurrency`` workers (4; all started before the ready signal, replaced on demand), an invocation past the
   function's ``Timeout`` kills the worker ("Task timed out") and a crashed worker is replaced. Separate
   processes keep each function's module state, environment and Powertools metrics apart, as in AWS.
 - **The HTTP API** on ``--port`` (``lineage_intake_tools.local.front``): routes, the Lambda authorizer with the
@@ -25,7 +25,7 @@ On start it creates the connection ``default`` and a token for it, writes ``.loc
 ``KEY=VALUE`` per line: ``OPENLINEAGE_URL``, ``OPENLINEAGE_API_KEY``, ``OPENLINEAGE_NAMESPACE``,
 ``AWS_ENDPOINT_URL``, credentials, region and the ``LINEAGE_*`` names that the CLI reads), prints the same
 lines and a ``ready`` line. Logs are Powertools JSON lines on stdout, as in CloudWatch. Ctrl-C (or SIGTERM)
-stops everything and removes the env file.
+stops everything within 5 s and removes the env file.
 
 Two process-wide tweaks keep the one process that hosts moto, the front and the pollers responsive: moto's
 per-request listing of its own package is cached, and the GIL switch interval is 1 ms instead of 5 ms.
