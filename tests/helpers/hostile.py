@@ -207,7 +207,7 @@ CRASH_INPUTS: dict[str, tuple[Body, int, str]] = {
         400,
         "outputs[0].facets.columnLineage",
     ),
-    "a facet of 2 MB": (Body.json(_with(("run", "facets", "big"), {"v": "x" * 2_000_000})), 400, "run.facets.big"),
+    "a facet of 3 MB": (Body.json(_with(("run", "facets", "big"), {"v": "x" * 3_000_000})), 400, "run.facets.big"),
     "1,000 facets on a run": (
         Body.json(_with(("run", "facets"), {f"f{i}": {} for i in range(1000)})),
         400,

@@ -27,13 +27,13 @@ MAX_DEPTH = 64
 #: Characters of one numeric literal (sign, digits, point and exponent).
 MAX_NUMBER_CHARS = 100
 #: UTF-8 bytes of a namespace, a name, a runId, a producer, a facet name or a jobType field.
-MAX_IDENTIFIER_BYTES = 4_096
+MAX_IDENTIFIER_BYTES = 8_192
 #: Inputs, and outputs, of one event.
 MAX_DATASETS = 1_000
 #: Facets on one run, job or dataset (each of ``facets``, ``inputFacets``, ``outputFacets``).
 MAX_FACETS = 500
 #: UTF-8 bytes of one facet, as compact JSON.
-MAX_FACET_BYTES = 1024 * 1024
+MAX_FACET_BYTES = 2 * 1024 * 1024
 #: Fields of one ``schema`` facet, nested fields included.
 MAX_SCHEMA_FIELDS = 5_000
 #: ``inputFields`` entries of one output's ``columnLineage`` facet, over all its fields and the dataset level.
