@@ -213,6 +213,7 @@ CRASH_INPUTS: dict[str, tuple[Body, int, str]] = {
         400,
         "run.facets",
     ),
+    "an eventType of 1 MB": (Body.json(minimal_event(eventType="X" * 1_000_000)), 400, "eventType"),
     "an empty body": (Body(b""), 400, "empty"),
     "a JSON string as the body": (Body.text('"hello"'), 400, "object"),
     "a batch of arrays": (Body.text("[[],[[]],[1]]", path="/api/v1/lineage/batch"), 200, "partial_success"),

@@ -93,6 +93,8 @@ def test_each_known_crash_input_gets_its_4xx_with_a_json_message_naming_the_prob
     # Then the answer is the expected 4xx, in JSON, and its text names the problem
     assert status == expected_status, answer
     assert word.lower() in json.dumps(answer, ensure_ascii=False).lower()
+    # And the answer never echoes the input back whole
+    assert len(json.dumps(answer)) < 20_000
     # And nothing of it was stored
     assert aws.client("dynamodb").scan(TableName=TEST_STACK.physical_name("EventsTable"))["Count"] == 0
 

@@ -148,7 +148,9 @@ def _errors_from(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> li
     for err in exc.errors(include_url=False):
         msg = clean_message(err["msg"])
         if err["type"] == "literal_error" and err["loc"] and err["loc"][-1] == "eventType":
-            msg = f"must be one of {', '.join(RUN_STATES)} (got {err['input']!r})"
+            got = repr(err["input"])
+            got = got if len(got) <= 60 else got[:57] + "..."  # never echo a megabyte back
+            msg = f"must be one of {', '.join(RUN_STATES)} (got {got})"
         errors.append(FieldError(field_path(prefix + tuple(err["loc"])), msg))
     return errors
 
