@@ -168,3 +168,17 @@ class ServerStack:
         client = self.session.client(service, endpoint_url=self.endpoint)
         self.clients.append(client)
         return client
+
+
+def seconds_until_merged(stack: RunningStack, namespace: str, job: str, run_id: str, state: str, limit: float) -> float:
+    """How long until the run is in the Lineage table in ``state``; fails after ``limit`` seconds."""
+    from lineage_intake.store.lineage import LineageStore
+
+    store = LineageStore(stack.client("dynamodb"), stack.env["LINEAGE_LINEAGE_TABLE"])
+    started = time.monotonic()
+    while (elapsed := time.monotonic() - started) < limit:
+        run = store.get_run(namespace, job, run_id)
+        if run is not None and run.get("state") == state:
+            return elapsed
+        time.sleep(0.05)
+    raise AssertionError(f"run {run_id} of {namespace}/{job} was not merged as {state} within {limit} s")

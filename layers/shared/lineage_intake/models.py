@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, f
 
 from lineage_intake.errors import FieldError, InvalidEvent, clean_message, field_path
 from lineage_intake.facets import DATASET_FACETS, INPUT_FACETS, JOB_FACETS, OUTPUT_FACETS, RUN_FACETS, check_facets
+from lineage_intake.limits import event_errors
 
 SPEC_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 RUN_STATES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
@@ -35,7 +36,8 @@ Facets = dict[str, dict[str, Any] | None]
 
 _TIME_RE = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<h>\d{2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<frac>\d+))?)?"
-    r"(?P<tz>[Zz]|[+-]\d{2}(?::?\d{2})?)?$"
+    r"(?P<tz>[Zz]|[+-]\d{2}(?::?\d{2})?)?$",
+    re.ASCII,  # RFC 3339 digits are ASCII: without it, \d also matches "٢٠٢٤"
 )
 
 
@@ -146,7 +148,9 @@ def _errors_from(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> li
     for err in exc.errors(include_url=False):
         msg = clean_message(err["msg"])
         if err["type"] == "literal_error" and err["loc"] and err["loc"][-1] == "eventType":
-            msg = f"must be one of {', '.join(RUN_STATES)} (got {err['input']!r})"
+            got = repr(err["input"])
+            got = got if len(got) <= 60 else got[:57] + "..."  # never echo a megabyte back
+            msg = f"must be one of {', '.join(RUN_STATES)} (got {got})"
         errors.append(FieldError(field_path(prefix + tuple(err["loc"])), msg))
     return errors
 
@@ -173,6 +177,9 @@ def parse_event(raw: Any) -> AnyEvent:
             [FieldError("(body)", "expected a JSON object")],
         )
     model = event_model_for(raw)
+    errors = event_errors(raw)
+    if errors:
+        raise InvalidEvent(_summary(model, errors), errors[:MAX_ERRORS])
     try:
         event = model.model_validate(raw)
     except ValidationError as exc:

@@ -17,7 +17,9 @@ The rules it follows are API Gateway's, so a client that works here behaves the 
   request is de-chunked first: the function sees the whole body and a ``content-length``, never
   ``transfer-encoding``. An HTTP API never decompresses.
 - Limits: a body over 10 MB answers 413 before any function runs; an event over Lambda's 6 MB synchronous
-  payload limit answers 413 too.
+  payload limit answers 413 too. The request line, headers and whole body must arrive within ``read_timeout``
+  (408 otherwise), only canonical origin-form targets are routed (``is_canonical``), and every error the front
+  answers itself, http.server's included (400, 431, 501, 505), is ``{"message": ...}`` JSON.
 - The authorizer (payload 2.0, simple responses): when an identity-source header is missing or empty the
   answer is ``401 {"message":"Unauthorized"}`` and the authorizer is not called. Otherwise its decision is
   cached per identity-source value for ``ReauthorizeEvery`` seconds (0: no cache), allow and deny alike, and
@@ -36,6 +38,7 @@ import contextlib
 import json
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +51,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 #: An HTTP API's request size quota (10 MB) and Lambda's synchronous invocation payload quota (6 MB).
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 MAX_INVOKE_PAYLOAD_BYTES = 6 * 1024 * 1024
+#: How long the front waits for a request line, its headers, or its whole body before it answers 408 and closes.
+READ_TIMEOUT_SECONDS = 10.0
 
 TEXT_MEDIA_TYPES = frozenset(
     {"application/json", "application/javascript", "application/xml", "application/x-www-form-urlencoded"}
@@ -177,6 +182,15 @@ def merge_headers(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
         key = name.lower()
         merged[key] = f"{merged[key]},{value}" if key in merged else value
     return merged
+
+
+def is_canonical(target: str) -> bool:
+    """Origin-form with a normalised path, as API Gateway routes it: ``//api/v1/lineage``, ``/api/./v1``, ``/a/../``
+    and absolute-form targets (``http://host/api/v1/lineage``) match no route."""
+    path = target.split("?", 1)[0]
+    if not path.startswith("/") or "//" in path:
+        return False
+    return not any(segment in (".", "..") for segment in path.split("/"))
 
 
 @dataclass
@@ -351,7 +365,7 @@ class Gateway:
         self.cache = DecisionCache(authorizer.ttl_seconds if authorizer else 0, clock)
 
     def handle(self, request: IncomingRequest) -> Answer:
-        route = self.routes.get((request.method, request.raw_path))
+        route = self.routes.get((request.method, request.raw_path)) if is_canonical(request.target) else None
         if route is None:
             return gateway_error(404, "Not Found")
         context: dict[str, Any] | None = None
@@ -443,6 +457,7 @@ def read_chunked(rfile: Any, limit: int) -> bytes:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.1"  # no HTTP/0.9: an unparsable request line still gets a status line
     server_version = "lineage-intake-local"
 
     def version_string(self) -> str:
@@ -452,6 +467,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.connection.settimeout(self.server.read_timeout)  # every read of the request line, headers and body
         # Headers and body are separate writes: without this, Nagle and the client's delayed ACK add 40 ms.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.track(self.connection, busy=False)
@@ -464,6 +480,29 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # the front logs JSON itself
         return
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionError, TimeoutError) as exc:  # the client went away or went quiet: not our error
+            self.close_connection = True
+            self.server.log(
+                "INFO", "client disconnected", {"client": self.client_address[0], "error": type(exc).__name__}
+            )
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (400 request line, 414, 431 headers, 501, 505) as an HTTP API answers
+        them: ``{"message": ...}`` in JSON, never HTML."""
+        short = self.responses.get(code, ("Error", ""))[0]
+        body = json.dumps({"message": short}).encode()
+        self.close_connection = True
+        self.send_response(code, short)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
 
     def _dispatch(self) -> None:
         self.server.track(self.connection, busy=True)
@@ -504,9 +543,10 @@ class _Handler(BaseHTTPRequestHandler):
                     raise BadRequest("negative Content-Length")
                 if length > MAX_REQUEST_BYTES:
                     raise TooLarge
-                body = self.rfile.read(length)
-                if len(body) != length:
-                    raise BadRequest("truncated body")
+                body = self._read_body(length)
+        except TimeoutError:
+            self.close_connection = True
+            return gateway_error(408, "Request Timeout")
         except TooLarge:
             self.close_connection = True
             return gateway_error(413, "Request Entity Too Large")
@@ -515,7 +555,8 @@ class _Handler(BaseHTTPRequestHandler):
             return gateway_error(400, "Bad Request")
         request = IncomingRequest(
             method=self.command,
-            target=self.path,
+            # The target as sent: http.server collapses a leading "//" in self.path, API Gateway does not.
+            target=self.requestline.split(" ")[1],
             protocol=self.request_version,
             headers=list(self.headers.items()),
             body=body,
@@ -525,6 +566,22 @@ class _Handler(BaseHTTPRequestHandler):
             received_at=datetime.now(UTC),
         )
         return self.server.gateway.handle(request)
+
+    def _read_body(self, length: int) -> bytes:
+        """``length`` bytes within ``read_timeout`` in total, however slowly they trickle in."""
+        deadline = time.monotonic() + self.server.read_timeout
+        body = bytearray()
+        while len(body) < length:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            self.connection.settimeout(left)
+            chunk = self.rfile.read1(min(length - len(body), 1 << 20))
+            if not chunk:
+                raise BadRequest("truncated body")
+            body += chunk
+        self.connection.settimeout(self.server.read_timeout)
+        return bytes(body)
 
     def _send(self, answer: Answer, rid: str) -> None:
         self.send_response(answer.status)
@@ -548,9 +605,10 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], gateway: Gateway, log: Log) -> None:
+    def __init__(self, address: tuple[str, int], gateway: Gateway, log: Log, read_timeout: float) -> None:
         self.gateway = gateway
         self.log = log
+        self.read_timeout = read_timeout
         self._connections: dict[socket.socket, bool] = {}
         self._connection_threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
@@ -571,6 +629,12 @@ class _Server(ThreadingHTTPServer):
         finally:
             with self._lock:
                 self._connection_threads.discard(threading.current_thread())
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One structured line instead of socketserver's traceback on stderr."""
+        self.log(
+            "ERROR", "local front connection failed", {"client": client_address[0], "error": repr(sys.exc_info()[1])}
+        )
 
     def track(self, conn: socket.socket, busy: bool) -> None:
         with self._lock:
@@ -601,8 +665,16 @@ class _Server(ThreadingHTTPServer):
 class HttpFront:
     """The HTTP API on ``host:port`` (port 0 picks a free one). ``start()`` returns once it accepts."""
 
-    def __init__(self, gateway: Gateway, host: str = "127.0.0.1", port: int = 0, log: Log | None = None) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log: Log | None = None,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
+    ) -> None:
         self.gateway = gateway
+        self.read_timeout = read_timeout
         self.host = host
         self.requested_port = port
         self.log: Log = log or gateway.log
@@ -622,7 +694,7 @@ class HttpFront:
     def bind(self) -> None:
         """Take the port now (connections wait in the backlog until ``start``); raises ``OSError`` if taken."""
         if self._server is None:
-            self._server = _Server((self.host, self.requested_port), self.gateway, self.log)
+            self._server = _Server((self.host, self.requested_port), self.gateway, self.log, self.read_timeout)
 
     def start(self) -> None:
         self.bind()

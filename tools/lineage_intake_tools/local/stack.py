@@ -12,8 +12,8 @@ What runs, all bound to 127.0.0.1:
 - **The functions**, each in its own worker process like a Lambda execution environment: the handler is
   imported as the Lambda runtime (and ``sam local invoke``) would, with the function's code folder and the
   layers on ``sys.path`` and the environment the template declares (``!Ref`` resolved to the local names),
-  plus ``AWS_ENDPOINT_URL`` and fake credentials. A worker runs one invocation at a time, a function scales
-  up to ``--concurrency`` workers (4; started on demand, each with its cold start), an invocation past the
+  plus ``AWS_ENDPOINT_URL`` and fake credentials. A worker runs one invocation at a time, a function has
+  ``--concurrency`` workers (4; all started before the ready signal, replaced on demand), an invocation past the
   function's ``Timeout`` kills the worker ("Task timed out") and a crashed worker is replaced. Separate
   processes keep each function's module state, environment and Powertools metrics apart, as in AWS.
 - **The HTTP API** on ``--port`` (``lineage_intake_tools.local.front``): routes, the Lambda authorizer with the
@@ -25,7 +25,7 @@ On start it creates the connection ``default`` and a token for it, writes ``.loc
 ``KEY=VALUE`` per line: ``OPENLINEAGE_URL``, ``OPENLINEAGE_API_KEY``, ``OPENLINEAGE_NAMESPACE``,
 ``AWS_ENDPOINT_URL``, credentials, region and the ``LINEAGE_*`` names that the CLI reads), prints the same
 lines and a ``ready`` line. Logs are Powertools JSON lines on stdout, as in CloudWatch. Ctrl-C (or SIGTERM)
-stops everything and removes the env file.
+stops everything within 5 s and removes the env file.
 
 Two process-wide tweaks keep the one process that hosts moto, the front and the pollers responsive: moto's
 per-request listing of its own package is cached, and the GIL switch interval is 1 ms instead of 5 ms.
@@ -65,6 +65,11 @@ DEFAULT_ENV_FILE = ROOT / ".local" / "openlineage.env"
 DEFAULT_PORT = 3000
 REGION = "us-east-1"
 SWITCH_INTERVAL = 0.001
+#: A stop's budget (SIGINT/SIGTERM must end everything within 5 s): requests in flight get ``STOP_GRACE``, a
+#: merge in flight is not waited for (the local state is in memory and gone anyway), and whatever overruns
+#: ``STOP_DEADLINE`` is killed.
+STOP_GRACE = 1.5
+STOP_DEADLINE = 4.0
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 #: Variables of the user's shell that must not leak into a function (they would point it elsewhere).
 _SCRUBBED_PREFIXES = ("AWS_", "POWERTOOLS_", "LINEAGE_", "OPENLINEAGE_", "_X_AMZN", "_HANDLER", "LAMBDA_")
@@ -297,11 +302,19 @@ class LocalFunction:
     def logical_id(self) -> str:
         return self.spec.logical_id
 
-    def warm(self) -> None:
-        """Start one container and wait for its cold start (so that the first request is not slow)."""
-        container = self._spawn()
-        self._ready(container)
-        self._idle.put(container)
+    def warm(self, count: int = 1) -> None:
+        """Start ``count`` containers at once and wait for their cold starts, so that the first ``count``
+        concurrent requests find a warm worker, as on a deployment that has been serving for a while."""
+        containers = [self._spawn() for _ in range(count)]
+        failures = []
+        for container in containers:
+            try:
+                self._ready(container)
+                self._idle.put(container)
+            except FunctionError as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
 
     def _spawn(self) -> _Container:
         with self._lock:
@@ -352,12 +365,25 @@ class LocalFunction:
             raise FunctionError(f"{self.logical_id}: {error['errorType']}: {error['errorMessage']}")
         return json.loads(answer["result"])
 
-    def close(self) -> None:
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop every container at once: EOF to all, then one shared wait, then SIGKILL to what is left."""
         with self._lock:
             self._closed = True
             containers, self._all = list(self._all), []
         for container in containers:
-            container.close()
+            with contextlib.suppress(OSError):
+                container.conn.close()
+        deadline = time.monotonic() + timeout
+        for container in containers:
+            container.close(timeout=max(0.0, deadline - time.monotonic()))
+
+    def kill(self) -> None:
+        """SIGKILL every container now (the last resort of a stop that overran its time)."""
+        with self._lock:
+            containers = list(self._all)
+        for container in containers:
+            with contextlib.suppress(OSError):
+                container.process.kill()
 
 
 # ---------------------------------------------------------------------------- the stack
@@ -558,12 +584,14 @@ class LocalStack:
             self.functions[worker.logical_id] = LocalFunction(
                 worker, self.log, self.concurrency, output=self.function_output
             )
-        # Cold starts in parallel: each is a fresh interpreter importing boto3, Powertools and pydantic.
+        # Every worker of every function, in parallel, before the env file (the ready signal) is written: each
+        # is a fresh interpreter importing boto3, Powertools and pydantic (about 6 s on a busy machine), more than
+        # the Python client's 5 s timeout, so a lazily started worker would make its first requests retry.
         errors: list[BaseException] = []
 
         def warm(function: LocalFunction) -> None:
             try:
-                function.warm()
+                function.warm(function.concurrency)
             except BaseException as exc:
                 errors.append(exc)
 
@@ -677,10 +705,10 @@ class LocalStack:
             sys.setswitchinterval(self._switch_interval)
             self._switch_interval = None
         if self.front is not None:
-            self.front.stop()
+            self.front.stop(grace_seconds=STOP_GRACE)
             self.front = None
         for poller in self.pollers:
-            poller.stop()
+            poller.stop(timeout=0.5)  # a merge in flight is not waited for: its worker is stopped next
         self.pollers = []
         for function in self.functions.values():
             function.close()
@@ -787,11 +815,32 @@ def main(argv: list[str] | None = None) -> int:
         while not stop.wait(0.5):
             pass
         stack.log("INFO", "stopping the local stack", {})
+        watchdog = threading.Timer(STOP_DEADLINE, _overran, args=(stack,))
+        watchdog.daemon = True
+        watchdog.start()
     finally:
         stack.stop()
     stack.log("INFO", "local stack stopped", {})
     return 0
 
 
+def _overran(stack: LocalStack) -> None:
+    """The stop took longer than its budget: kill the workers (they run in their own sessions, so nothing else
+    would), drop the env file, and exit."""
+    stack.log("ERROR", "the stop overran its time: killing what is left", {"seconds": STOP_DEADLINE})
+    for function in list(stack.functions.values()):
+        function.kill()
+    if stack.env_file is not None:
+        with contextlib.suppress(OSError):
+            stack.env_file.unlink()
+    sys.stdout.flush()
+    os._exit(1)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Everything is stopped. Skip the interpreter's teardown, which would join whatever non-daemon thread a
+    # library left (moto's server, executors) and kept the process alive 15 to 35 s after "stopped".
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
