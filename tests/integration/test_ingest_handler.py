@@ -17,13 +17,12 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from lineage_intake import keys
-from lineage_intake.store.dynamo import from_dynamodb
 from lineage_intake.store.events import MAX_INLINE_ITEM_BYTES, EventsStore
 from lineage_intake_tools.local.template import Stack
 
 from tests.helpers.aws import TEST_STACK, load_handler
-from tests.helpers.eventlog import is_quarantine_item, structured_lines, table_items
 from tests.helpers.corpus import INVALID_FIXTURES, concrete_corpus_events, corpus_json, event_file
+from tests.helpers.eventlog import is_quarantine_item, structured_lines, table_items
 
 EVENTS_TABLE = TEST_STACK.physical_name("EventsTable")
 BUCKET = TEST_STACK.physical_name("BodyBucket")

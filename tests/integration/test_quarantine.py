@@ -71,7 +71,7 @@ def test_an_invalid_event_is_quarantined_with_its_field_errors(capsys, caplog, i
 
 def test_a_forbidden_event_is_quarantined_with_its_reason_and_its_ttl(ingest, lambda_context, aws) -> None:
     # Given an event whose namespace the token may not write
-    status, body = call(ingest, event_file("ingest-forbidden.json"), lambda_context)
+    status, _ = call(ingest, event_file("ingest-forbidden.json"), lambda_context)
     # Then the answer is 403 as before, and the event is kept for 14 days (RejectedRetentionDays' default)
     assert status == 403
     (item,) = quarantined(aws, EVENTS_TABLE)
@@ -99,8 +99,9 @@ def test_the_per_token_daily_cap_holds_and_drops_are_counted(capsys, stack, monk
     assert metric_names(capsys.readouterr().out).count("QuarantineDropped") == 3
 
 
-def test_a_failing_quarantine_never_changes_the_answer(capsys, caplog, ingest, lambda_context, aws, monkeypatch) -> None:
+def test_a_failing_quarantine_never_changes_the_answer(capsys, caplog, ingest, lambda_context, monkeypatch) -> None:
     caplog.set_level(logging.INFO)
+
     # Given a quarantine whose storage fails
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("table gone")
