@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 
 from lineage_intake.errors import DomainError, StorageUnavailable
 
-from lineage_intake_tools.cli import connections, events, lineage, logs, tokens
+from lineage_intake_tools.cli import connections, dlq, events, lineage, logs, tokens
 from lineage_intake_tools.cli.base import (
     COMMON,
     EXIT_ERROR,
@@ -54,6 +54,7 @@ COMMAND_GROUPS: list[Callable[[Subparsers], None]] = [
     lineage.add_commands,
     events.add_commands,
     logs.add_commands,
+    dlq.add_commands,
 ]
 
 __all__ = [
