@@ -78,12 +78,16 @@ class DeadLetters:
     merge: MergeService | None = None
 
     def list(self, limit: int = 100) -> list[Letter]:
-        return [self._describe(letter) for letter in self.store.messages(limit)]
+        raws = list(self.store.messages(limit))  # all received first: a released message is not seen twice
+        letters = [self._describe(raw) for raw in raws]
+        for raw in raws:
+            self.store.release(raw)
+        return letters
 
     def redrive(self, limit: int = 100) -> list[Letter]:
         assert self.merge is not None
-        letters = []
-        for raw in self.store.messages(limit):
+        letters, kept = [], []
+        for raw in list(self.store.messages(limit)):
             letter = self._describe(raw)
             if letter.unreadable is None:
                 ok = True
@@ -98,7 +102,11 @@ class DeadLetters:
                 if ok:
                     self.store.delete(raw)
                     letter.deleted = True
+            if not letter.deleted:
+                kept.append(raw)
             letters.append(letter)
+        for raw in kept:
+            self.store.release(raw)
         return letters
 
     def _describe(self, raw: DeadLetter) -> Letter:

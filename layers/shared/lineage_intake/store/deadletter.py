@@ -93,5 +93,11 @@ class DeadLetterStore:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
             letter.unreadable = f"the stream records cannot be read back ({code}); past the stream's 24 h retention?"
 
+    def release(self, letter: DeadLetter) -> None:
+        """Make a received message visible again at once (a listing must not hide it from the next command)."""
+        self.sqs.change_message_visibility(
+            QueueUrl=self.queue_url, ReceiptHandle=letter.receipt_handle, VisibilityTimeout=0
+        )
+
     def delete(self, letter: DeadLetter) -> None:
         self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=letter.receipt_handle)
