@@ -67,7 +67,7 @@ def _lines(letters: list[dict[str, Any]], redrive: bool) -> list[str]:
 
 
 def dlq_list(ctx: Context) -> Result:
-    letters = [letter.as_dict() for letter in dead_letters(ctx, with_merge=False).list(ctx.args.limit)]
+    letters = [letter.as_dict() for letter in dead_letters(ctx, with_merge=False).inspect(ctx.args.limit)]
     return Result(letters, _lines(letters, redrive=False))
 
 

@@ -26,13 +26,16 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _part(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name)
+    return value if isinstance(value, dict) else {}
+
+
 def identify(raw: Any) -> dict[str, str]:
     """The names an operator filters on, read leniently from an event that may be invalid."""
     if not isinstance(raw, dict):
         return {}
-    job = raw.get("job") if isinstance(raw.get("job"), dict) else {}
-    dataset = raw.get("dataset") if isinstance(raw.get("dataset"), dict) else {}
-    run = raw.get("run") if isinstance(raw.get("run"), dict) else {}
+    job, dataset, run = (_part(raw, name) for name in ("job", "dataset", "run"))
     fields = {
         "namespace": _text(job.get("namespace")) or _text(dataset.get("namespace")),
         "job": _text(job.get("name")),

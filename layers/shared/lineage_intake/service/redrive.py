@@ -77,7 +77,7 @@ class DeadLetters:
     store: DeadLetterStore
     merge: MergeService | None = None
 
-    def list(self, limit: int = 100) -> list[Letter]:
+    def inspect(self, limit: int = 100) -> list[Letter]:
         raws = list(self.store.messages(limit))  # all received first: a released message is not seen twice
         letters = [self._describe(raw) for raw in raws]
         for raw in raws:

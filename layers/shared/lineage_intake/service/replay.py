@@ -92,7 +92,9 @@ class Replayer:
         raw = json.loads(self.quarantine.body(item))
         if as_namespace:
             raw = rewrite_namespace(raw, as_namespace)
-        job = raw.get("job") if isinstance(raw, dict) and isinstance(raw.get("job"), dict) else {}
+        job: dict[str, Any] = {}
+        if isinstance(raw, dict) and isinstance(raw.get("job"), dict):
+            job = raw["job"]
         result = Replayed(
             received_at=str(item.get("receivedAt")),
             token_id=token_id,
