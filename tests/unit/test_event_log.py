@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from lineage_intake.service.eventlog import Filters
@@ -14,9 +15,11 @@ from lineage_intake.service.replay import rewrite_namespace
 from lineage_intake.store.deadletter import DeadLetter
 from lineage_intake_tools.cli.base import CliError
 from lineage_intake_tools.cli.events import parse_moment
+from lineage_intake_tools.cli.logs import CloudWatchLogs
 from lineage_intake_tools.local.front import Gateway, IncomingRequest
 from lineage_intake_tools.local.logfiles import access_log_format, access_log_group, function_log_groups
 from lineage_intake_tools.local.template import load_template
+from lineage_intake_tools.logs_insights import saved_queries
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -118,3 +121,46 @@ def test_every_function_and_the_api_have_a_log_group_for_the_local_log_files() -
         "MergeFunction": "MergeLogGroup",
     }
     assert access_log_group(template) == "HttpApiAccessLogGroup"
+
+
+class FakeLogsClient:
+    """Logs Insights' two calls, answering a running query once, then its rows."""
+
+    def __init__(self, rows: list[list[dict[str, str]]]) -> None:
+        self.rows = rows
+        self.started: list[dict[str, Any]] = []
+        self.polls = 0
+
+    def start_query(self, **kwargs: Any) -> dict[str, str]:
+        self.started.append(kwargs)
+        return {"queryId": "q-1"}
+
+    def get_query_results(self, queryId: str) -> dict[str, Any]:
+        self.polls += 1
+        if self.polls == 1:
+            return {"status": "Running", "results": []}
+        return {"status": "Complete", "results": self.rows}
+
+
+def test_a_deployed_stacks_saved_query_runs_on_its_log_groups_with_the_templates_text(monkeypatch) -> None:
+    # Given a stack whose outputs name its log groups, and Logs Insights answering one row
+    monkeypatch.setattr("lineage_intake_tools.cli.logs.time.sleep", lambda _s: None)
+    client = FakeLogsClient([[{"field": "tokenId", "value": "3f9c"}, {"field": "@ptr", "value": "x"}]])
+    groups = {"HttpApiAccessLogGroup": "/aws/vendedlogs/s-http-api-access", "AuthorizerLogGroup": "/aws/lambda/s-a"}
+    source = CloudWatchLogs(client, groups, "s")
+    query = saved_queries()["denials-by-token"]
+    # When the query runs for the last hour
+    rows = source.run(query, datetime(2026, 11, 21, 11, tzinfo=UTC), NOW)
+    # Then Logs Insights got the query's own log groups, the window in epoch seconds and the template's text
+    (call,) = client.started
+    assert call["logGroupNames"] == [groups[g] for g in query.log_groups]
+    assert (call["startTime"], call["endTime"]) == (int(NOW.timestamp()) - 3600, int(NOW.timestamp()))
+    assert call["queryString"] == query.query
+    # And the rows come back as plain dicts without the internal pointer
+    assert rows == [{"tokenId": "3f9c"}]
+
+
+def test_a_query_on_a_log_group_the_stack_does_not_name_fails_with_the_group() -> None:
+    source = CloudWatchLogs(FakeLogsClient([]), {}, "s")
+    with pytest.raises(CliError, match="IngestLogGroup"):
+        source.run(saved_queries()["rejections"], NOW, NOW)

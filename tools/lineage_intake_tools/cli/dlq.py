@@ -15,10 +15,8 @@ from lineage_intake_tools.cli.base import CliError, Context, Result, Subparsers,
 def queue_url(ctx: Context) -> str:
     stack = getattr(ctx.args, "stack", None)
     if stack:
-        answer = ctx.client("cloudformation").describe_stacks(StackName=stack)
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in answer["Stacks"][0].get("Outputs", [])}
-        if outputs.get("MergeDeadLetterQueueUrl"):
-            return str(outputs["MergeDeadLetterQueueUrl"])
+        if ctx.stack_outputs.get("MergeDeadLetterQueueUrl"):
+            return str(ctx.stack_outputs["MergeDeadLetterQueueUrl"])
         raise CliError(f"stack {stack!r} has no output MergeDeadLetterQueueUrl", "configuration")
     if ctx.env.get("LINEAGE_MERGE_DLQ_URL"):
         return str(ctx.env["LINEAGE_MERGE_DLQ_URL"])

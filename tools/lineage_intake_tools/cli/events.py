@@ -77,12 +77,8 @@ def filters(ctx: Context) -> Any:
 def event_retention_days(ctx: Context) -> int:
     """The deployed stack's EventRetentionDays (replayed events expire as ingested ones do); the template's
     default for the local stack, unless LINEAGE_EVENT_RETENTION_DAYS says otherwise."""
-    stack = getattr(ctx.args, "stack", None)
-    if stack:
-        answer = ctx.client("cloudformation").describe_stacks(StackName=stack)
-        for parameter in answer["Stacks"][0].get("Parameters", []):
-            if parameter["ParameterKey"] == "EventRetentionDays":
-                return int(parameter["ParameterValue"])
+    if ctx.stack_parameters.get("EventRetentionDays"):
+        return int(ctx.stack_parameters["EventRetentionDays"])
     if ctx.env.get("LINEAGE_EVENT_RETENTION_DAYS"):
         return int(ctx.env["LINEAGE_EVENT_RETENTION_DAYS"])
     from lineage_intake_tools.local.template import load_template

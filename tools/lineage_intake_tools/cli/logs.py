@@ -124,8 +124,7 @@ def _stamp(moment: datetime) -> str:
 def log_source(ctx: Context) -> LocalLogs | CloudWatchLogs:
     stack = getattr(ctx.args, "stack", None)
     if stack:
-        answer = ctx.client("cloudformation").describe_stacks(StackName=stack)
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in answer["Stacks"][0].get("Outputs", [])}
+        outputs = ctx.stack_outputs
         groups = {g: outputs[o] for g, o in LOG_GROUP_OUTPUTS.items() if outputs.get(o)}
         return CloudWatchLogs(ctx.client("logs"), groups, stack)
     directory = getattr(ctx.args, "logs_dir", None) or ctx.env.get("LINEAGE_LOGS_DIR")
