@@ -5,7 +5,10 @@
    official 2-0-2 spec with the ``jsonschema`` package (the validator is built once, outside the timing).
 2. DynamoDB write units per event, computed from item sizes, for events up to 20 KB. Anchor: the same item
    storing the raw JSON body instead of the compressed one.
-3. Cold start of each handler: a fresh interpreter, in Lambda mode (LAMBDA_TASK_ROOT set, so the X-Ray
+3. DynamoDB write units per rejected event kept in the quarantine (the cap counter's UpdateItem plus the item),
+   metered on moto with ``bench/meter.py``. Anchor: the write units of accepting the same events, metered the
+   same way in this run.
+4. Cold start of each handler: a fresh interpreter, in Lambda mode (LAMBDA_TASK_ROOT set, so the X-Ray
    SDK takes its Lambda path), importing the handler module and running its init, including the creation
    of its boto3 clients. Anchor: a bare ``import boto3`` in a fresh interpreter. Median of several runs.
 """
@@ -174,8 +177,51 @@ def cold_start_figure(runs: int = 7) -> list[str]:
     return lines
 
 
+def quarantine_figure() -> list[str]:
+    """Metered on moto: what a refused event costs to keep, against what accepting it costs."""
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_SESSION_TOKEN="testing")
+    os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    import boto3
+    from lineage_intake.config import IngestSettings
+    from lineage_intake.service.ingest import IngestService
+    from lineage_intake.service.quarantine import Quarantine
+    from lineage_intake.store.events import EventsStore
+    from lineage_intake.store.quarantine import QuarantineStore
+    from lineage_intake_tools.local.template import Stack
+    from meter import Meter
+    from moto import mock_aws
+
+    events = [json.loads(b) for b in fixture_bodies() if len(b) <= 20 * 1024]
+    events = [e for e in events if isinstance(e.get("job"), dict)]
+    with mock_aws():
+        session = boto3.Session(region_name="us-east-1")
+        stack = Stack.from_template(prefix="bench")
+        stack.create(session)
+        ddb = session.client("dynamodb")
+        meter = Meter().attach(ddb)
+        store = EventsStore(ddb, stack.physical_name("EventsTable"), stack.physical_name("BodyBucket"), lambda: None)
+        settings = IngestSettings(events_table=store.table, body_bucket=store.bucket)
+        quarantine = Quarantine(QuarantineStore(store), retention_days=14, daily_cap=100_000)
+        service = IngestService(store, settings, lambda _o: None, quarantine=quarantine)
+        before = meter.snapshot()
+        for event in events:  # refused: no token scope covers a job namespace
+            assert service.store_event(event, Principal("tok_bench", frozenset({"-"}))).quarantined == "kept"
+        rejected = meter.delta(before).total_wru / len(events)
+        before = meter.snapshot()
+        for event in events:
+            namespace = event["job"]["namespace"]
+            service.store_event(event, Principal("tok_bench", frozenset({namespace})))
+        accepted = meter.delta(before).total_wru / len(events)
+    return [
+        f"DynamoDB write units per rejected event kept (quarantine, n={len(events)}, metered): {rejected:.2f} WRU",
+        f"  anchor: accepting the same events, metered in this run: {accepted:.2f} WRU",
+        f"  ratio: {rejected / accepted:.2f} (the cap counter adds 1 WRU; bounded by QuarantineDailyCapPerToken)",
+    ]
+
+
 def run() -> list[str]:
-    return [*cpu_figure(), *wru_figure(), *cold_start_figure()]
+    return [*cpu_figure(), *wru_figure(), *quarantine_figure(), *cold_start_figure()]
 
 
 if __name__ == "__main__":

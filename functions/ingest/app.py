@@ -63,6 +63,7 @@ class BatchAnswer(BaseModel):
 
 
 METRIC = {"accepted": "EventsAccepted", "duplicate": "EventsDuplicate", "rejected": "EventsRejected"}
+QUARANTINE_METRIC = {"kept": "EventsQuarantined", "dropped": "QuarantineDropped", "failed": "QuarantineFailed"}
 
 
 def report(outcome: Outcome) -> None:
@@ -75,6 +76,8 @@ def report(outcome: Outcome) -> None:
             name="EventsRejectedByReason", unit=MetricUnit.Count, value=1, default_dimensions=metrics.default_dimensions
         ) as metric:
             metric.add_dimension(name="reason", value=outcome.reason or "unknown")
+    if outcome.quarantined:
+        metrics.add_metric(name=QUARANTINE_METRIC[outcome.quarantined], unit=MetricUnit.Count, value=1)
 
 
 @cache
@@ -82,12 +85,17 @@ def service() -> IngestService:
     """Clients are created on first use, once per container, and passed into the domain."""
     import boto3
     from botocore.config import Config
+    from lineage_intake.service.quarantine import Quarantine
     from lineage_intake.store.events import EventsStore
+    from lineage_intake.store.quarantine import QuarantineStore
 
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
     s3 = cache(lambda: boto3.client("s3", config=config))
     store = EventsStore(boto3.client("dynamodb", config=config), settings.events_table, settings.body_bucket, s3)
-    return IngestService(store, settings, report)
+    quarantine = Quarantine(
+        QuarantineStore(store), settings.rejected_retention_days, settings.quarantine_daily_cap_per_token
+    )
+    return IngestService(store, settings, report, quarantine=quarantine)
 
 
 def _request() -> Request:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,7 +49,8 @@ def powertools_line(
 
 
 def ingest_line(outcome: Outcome, when: datetime, request_id: str, token_id: str | None = None) -> str:
-    fields = outcome.log_fields() | {"tokenId": token_id or TOKEN_ID, "quarantined": outcome.status == "rejected"}
+    quarantined = "kept" if outcome.status == "rejected" else None
+    fields = replace(outcome, token_id=token_id or TOKEN_ID, quarantined=quarantined).log_fields()
     level = "WARNING" if outcome.status == "rejected" else "INFO"
     return powertools_line("ingest", level, f"event {outcome.status}", fields, when, request_id)
 

@@ -37,6 +37,7 @@ from tests.helpers.auth import (
 )
 from tests.helpers.aws import load_handler
 from tests.helpers.corpus import event_file
+from tests.helpers.eventlog import is_quarantine_item, quarantined, table_items
 
 DENIED = {"isAuthorized": False}
 
@@ -296,7 +297,9 @@ def test_a_token_scoped_to_another_connection_gets_403_from_ingest(
     body = json.loads(response["body"])
     assert "'production'" in body["message"]
     assert "not writable with this token" in body["message"]
-    assert aws.client("dynamodb").scan(TableName=stack.table_env()["EventsTableName"])["Count"] == 0
+    events_table = stack.table_env()["EventsTableName"]
+    assert [i for i in table_items(aws, events_table) if not is_quarantine_item(i)] == []
+    assert [i["reason"] for i in quarantined(aws, events_table)] == ["forbidden"]
     # While an event of its own namespace is accepted
     response = ingest.handler(ingest_request(openlineage_event("spark-prod"), answer["context"]), lambda_context)
     assert response["statusCode"] == 200

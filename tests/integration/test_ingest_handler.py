@@ -17,12 +17,12 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from lineage_intake import keys
-from lineage_intake.store.dynamo import from_dynamodb
 from lineage_intake.store.events import MAX_INLINE_ITEM_BYTES, EventsStore
 from lineage_intake_tools.local.template import Stack
 
 from tests.helpers.aws import TEST_STACK, load_handler
 from tests.helpers.corpus import INVALID_FIXTURES, concrete_corpus_events, corpus_json, event_file
+from tests.helpers.eventlog import is_quarantine_item, structured_lines, table_items
 
 EVENTS_TABLE = TEST_STACK.physical_name("EventsTable")
 BUCKET = TEST_STACK.physical_name("BodyBucket")
@@ -57,7 +57,8 @@ def request_for(event: Any, *, path: str = "/api/v1/lineage", gzipped: bool = Fa
 
 
 def all_items(session: boto3.Session) -> list[dict[str, Any]]:
-    return [from_dynamodb(i) for i in session.client("dynamodb").scan(TableName=EVENTS_TABLE)["Items"]]
+    """The stored events (the quarantine's items of rejected events are in tests/integration/test_quarantine.py)."""
+    return [i for i in table_items(session, EVENTS_TABLE) if not is_quarantine_item(i)]
 
 
 def stream_records(session: boto3.Session) -> list[dict[str, Any]]:
@@ -328,12 +329,6 @@ def test_an_unexpected_storage_error_is_a_500_bug_not_a_client_error(ingest, lam
     service.store.dynamodb = FailingDynamoDB(service.store.dynamodb, "ValidationException")
     with pytest.raises(ClientError):
         ingest.handler(event_file("ingest-start.json"), lambda_context)
-
-
-def structured_lines(app: ModuleType, caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
-    """The log records of the run, rendered by the function's own Powertools JSON formatter."""
-    formatter = app.logger.registered_formatter
-    return [json.loads(formatter.format(record)) for record in caplog.records if record.name == "ingest"]
 
 
 def test_each_event_writes_one_structured_log_line_with_its_identity(caplog, ingest, lambda_context, aws) -> None:

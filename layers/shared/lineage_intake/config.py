@@ -43,6 +43,9 @@ class IngestSettings(EventsSettings):
     max_body_bytes: int = Field(alias="MAX_BODY_BYTES", default=10 * 1024 * 1024, ge=1024)
     max_batch_events: int = Field(alias="MAX_BATCH_EVENTS", default=500, ge=1, le=10_000)
     event_retention_days: int = Field(alias="EVENT_RETENTION_DAYS", default=365, ge=0)
+    #: The quarantine of rejected events (docs/operations.md#quarantine); a cap of 0 keeps none.
+    rejected_retention_days: int = Field(alias="REJECTED_RETENTION_DAYS", default=14, ge=1)
+    quarantine_daily_cap_per_token: int = Field(alias="QUARANTINE_DAILY_CAP_PER_TOKEN", default=1000, ge=0)
 
 
 class MergeSettings(EventsSettings):

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 
 from lineage_intake.errors import DomainError, StorageUnavailable
 
-from lineage_intake_tools.cli import connections, lineage, tokens
+from lineage_intake_tools.cli import connections, dlq, events, lineage, logs, retention, tokens
 from lineage_intake_tools.cli.base import (
     COMMON,
     EXIT_ERROR,
@@ -52,6 +52,10 @@ COMMAND_GROUPS: list[Callable[[Subparsers], None]] = [
     connections.add_commands,
     tokens.add_commands,
     lineage.add_commands,
+    events.add_commands,
+    logs.add_commands,
+    dlq.add_commands,
+    retention.add_commands,
 ]
 
 __all__ = [
@@ -77,7 +81,7 @@ __all__ = [
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Operate a lineage-intake stack: connections, API tokens, runs and datasets.",
+        description="Operate a lineage-intake stack: connections, API tokens, runs and datasets, the event log.",
         parents=[COMMON],
     )
     sub = parser.add_subparsers(title="command groups", metavar="GROUP", required=True)

@@ -159,6 +159,23 @@ class Context:
     def dynamodb(self) -> Any:
         return self.client("dynamodb")
 
+    @cached_property
+    def stack_outputs(self) -> dict[str, str]:
+        """The ``--stack``'s outputs (log groups, the DLQ URL...); empty without ``--stack``."""
+        return {o["OutputKey"]: o["OutputValue"] for o in self._stack.get("Outputs", [])}
+
+    @cached_property
+    def stack_parameters(self) -> dict[str, str]:
+        return {p["ParameterKey"]: p["ParameterValue"] for p in self._stack.get("Parameters", [])}
+
+    @cached_property
+    def _stack(self) -> dict[str, Any]:
+        stack = getattr(self.args, "stack", None)
+        if not stack:
+            return {}
+        answer: dict[str, Any] = self.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+        return answer
+
 
 def _common_options() -> argparse.ArgumentParser:
     """Options accepted before the group and after any command. SUPPRESS keeps a later default from

@@ -23,6 +23,7 @@ from lineage_intake.lineage import normalize_run_id
 from lineage_intake.store.lineage import LineageStore
 
 from lineage_intake_tools.cli.base import Context, Result, Subparsers, add_command, add_group, table
+from lineage_intake_tools.cli.retention import add_dataset_delete
 
 #: Attributes that are storage details, not lineage: left out of what the commands print.
 _INTERNAL = frozenset(
@@ -285,7 +286,7 @@ def add_runs_parser(sub: Subparsers) -> None:
 
 
 def add_datasets_parser(sub: Subparsers) -> None:
-    commands = add_group(sub, "datasets", "datasets: show, column lineage, register")
+    commands = add_group(sub, "datasets", "datasets: show, column lineage, register, delete")
     show = add_command(commands, "show", datasets_show, "show a dataset with its upstream and downstream jobs")
     show.add_argument("namespace", metavar="NAMESPACE", help="the dataset namespace, e.g. postgres://host:5432")
     show.add_argument("name", metavar="NAME", help="the dataset name, e.g. db.schema.table")
@@ -297,6 +298,7 @@ def add_datasets_parser(sub: Subparsers) -> None:
     register.add_argument("namespace", metavar="NAMESPACE")
     register.add_argument("name", metavar="NAME")
     register.add_argument("--by", metavar="WHO", help="who registers it (kept on the record)")
+    add_dataset_delete(commands)
 
 
 def add_commands(sub: Subparsers) -> None:

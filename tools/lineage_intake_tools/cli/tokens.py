@@ -51,6 +51,21 @@ def tokens_revoke(ctx: Context) -> Result:
     return Result(data, [f"Revoked token {record.token_id} ({record.name!r}) at {data['revokedAt']}."])
 
 
+def tokens_scope(ctx: Context) -> Result:
+    from lineage_intake.tokens import utc_now
+
+    record = admin(ctx).change_scope(ctx.args.token_id, ctx.args.add or (), ctx.args.remove or ())
+    data = record.public_dict(utc_now())
+    return Result(
+        data,
+        [
+            f"Token {record.token_id} ({record.name!r}) may now write to: "
+            f"{', '.join(data['connections']) or 'nothing'}.",
+            "A request sees the change once API Gateway's cached decision expires (AuthorizerCacheTtlSeconds).",
+        ],
+    )
+
+
 def add_commands(sub: Subparsers) -> None:
     commands = add_group(sub, "tokens", "manage API tokens")
     create = add_command(commands, "create", tokens_create, "create a token; it is printed once, on the last line")
@@ -61,5 +76,9 @@ def add_commands(sub: Subparsers) -> None:
     create.add_argument("--expires-in-days", type=int, metavar="N", help="expiry in days (default: never)")
     listing = add_command(commands, "list", tokens_list, "list tokens (never secrets)")
     listing.add_argument("--connection", metavar="NAME", help="only tokens scoped to this connection")
+    scope = add_command(commands, "scope", tokens_scope, "change the connections a token may write")
+    scope.add_argument("token_id", metavar="TOKEN_ID")
+    scope.add_argument("--add", action="append", metavar="NAME", help="a connection to add (repeatable)")
+    scope.add_argument("--remove", action="append", metavar="NAME", help="a connection to remove (repeatable)")
     revoke = add_command(commands, "revoke", tokens_revoke, "revoke a token")
     revoke.add_argument("token_id", metavar="TOKEN_ID")

@@ -36,13 +36,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 import secrets
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -206,6 +207,8 @@ class IncomingRequest:
     port: int
     request_id: str
     received_at: datetime
+    #: ``$context`` variables for the access log that the gateway learns on the way (route, authorizer, integration).
+    access: dict[str, str] = field(default_factory=dict)
 
     @property
     def raw_path(self) -> str:
@@ -363,25 +366,57 @@ class Gateway:
         self.account = account
         self.clock = clock
         self.cache = DecisionCache(authorizer.ttl_seconds if authorizer else 0, clock)
+        #: Writes one access log line (the template's ``AccessLogSettings.Format``); None: no access log.
+        self.access_log: Callable[[str], None] | None = None
+        self.access_format: str = ""
+
+    def write_access_line(self, request: IncomingRequest, status: int, latency_ms: float, length: int) -> None:
+        """One line per request, denied ones included, as API Gateway writes it (docs/operations.md#log-groups)."""
+        if self.access_log is None or not self.access_format:
+            return
+        values = {
+            "requestId": request.request_id,
+            "requestTime": request.received_at.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "routeKey": "-",
+            "status": str(status),
+            "responseLatency": str(round(latency_ms)),
+            "identity.sourceIp": request.source_ip,
+            "identity.userAgent": merge_headers(request.headers).get("user-agent", "-"),
+            "responseLength": str(length),
+            "protocol": request.protocol,
+        } | request.access
+
+        def value(match: re.Match[str]) -> str:
+            return json.dumps(values.get(match.group(1)) or "-")[1:-1]  # escaped for the JSON string around it
+
+        line = re.sub(r"\$context\.([\w.]+)", value, self.access_format)
+        self.access_log(json.dumps(json.loads(line), separators=(",", ":")))
 
     def handle(self, request: IncomingRequest) -> Answer:
         route = self.routes.get((request.method, request.raw_path)) if is_canonical(request.target) else None
         if route is None:
             return gateway_error(404, "Not Found")
+        request.access["routeKey"] = route.key
         context: dict[str, Any] | None = None
         if self.authorizer is not None:
             outcome = self._authorize(request, route, self.authorizer)
             if isinstance(outcome, Answer):
                 return outcome
             context = outcome
+            request.access["authorizer.tokenId"] = str(context.get("tokenId") or "-")
         event = integration_event(request, route, self.api_id, context)
         if len(json.dumps(event)) > MAX_INVOKE_PAYLOAD_BYTES:
             return gateway_error(413, "Request Entity Too Large")
+        started = time.perf_counter()
         try:
             result = self.invoke(route.function_logical_id, event)
         except FunctionError as exc:
             self.log("ERROR", "integration function failed", {"function": route.function_logical_id, "error": str(exc)})
+            request.access |= {"integrationStatus": "200", "integrationErrorMessage": str(exc)}
             return gateway_error(500, "Internal Server Error")
+        finally:
+            request.access["integrationLatency"] = str(round((time.perf_counter() - started) * 1000))
+        request.access["integrationStatus"] = "200"  # Lambda's invoke status; the function's own is `status`
         try:
             return function_answer(result)
         except (ValueError, TypeError) as exc:
@@ -404,6 +439,7 @@ class Gateway:
                 result = self.invoke(config.function_logical_id, event)
             except FunctionError as exc:
                 self.log("ERROR", "authorizer failed", {"function": config.function_logical_id, "error": str(exc)})
+                request.access["authorizer.error"] = str(exc)
                 return gateway_error(500, "Internal Server Error")
             if not (isinstance(result, dict) and isinstance(result.get("isAuthorized"), bool)):
                 self.log("ERROR", "malformed authorizer response", {"function": config.function_logical_id})
@@ -518,8 +554,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(answer, rid)
         finally:
             self.server.track(self.connection, busy=False)
-            # An HTTP API writes access logs only when the stage configures them (the template does not):
-            # one line per request at DEBUG (`--log-level DEBUG`).
+            request = getattr(self, "_request", None)
+            if request is not None:
+                latency = (time.perf_counter() - started) * 1000
+                self.server.gateway.write_access_line(request, answer.status, latency, len(answer.body))
+            # The access log proper (the template's format) goes to its own file through the gateway, below;
+            # this short line is for a console at `--log-level DEBUG`.
             self.server.log(
                 "DEBUG",
                 "request",
@@ -533,6 +573,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
 
     def _answer(self, rid: str) -> Answer:
+        self._request: IncomingRequest | None = None
         encoding = (self.headers.get("Transfer-Encoding") or "").lower()
         try:
             if "chunked" in encoding:
@@ -565,6 +606,7 @@ class _Handler(BaseHTTPRequestHandler):
             request_id=rid,
             received_at=datetime.now(UTC),
         )
+        self._request = request
         return self.server.gateway.handle(request)
 
     def _read_body(self, length: int) -> bytes:

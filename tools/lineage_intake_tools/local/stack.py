@@ -57,6 +57,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+from lineage_intake_tools.local import logfiles
 from lineage_intake_tools.local.front import AuthorizerConfig, FunctionError, Gateway, HttpFront, Route
 from lineage_intake_tools.local.poller import StreamPoller, StreamSourceConfig
 from lineage_intake_tools.local.template import ROOT, FunctionSpec, Stack
@@ -129,6 +130,8 @@ class WorkerSpec:
     environment: dict[str, str]
     timeout: int
     memory_mb: int
+    #: Where the worker also writes its stdout (``.local/logs/<LogGroup>.log``); empty: nowhere.
+    log_file: str = ""
 
 
 def function_environment(spec: FunctionSpec, name: str, memory_mb: int, endpoint: str) -> dict[str, str]:
@@ -167,6 +170,10 @@ def _worker_entry(fd: int) -> None:
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     spec = WorkerSpec(**json.loads(conn.recv_bytes()))
+    if spec.log_file:  # before the handler's import: Powertools' Logger binds sys.stdout when created
+        from lineage_intake_tools.local.logfiles import LineAppender, Tee
+
+        sys.stdout = Tee(sys.stdout, LineAppender(Path(spec.log_file)))
     for folder in reversed([spec.code_dir, *spec.layer_dirs]):
         if folder in sys.path:
             sys.path.remove(folder)
@@ -421,6 +428,9 @@ class LocalStack:
     log_stream: Any = None
     #: Where the functions' processes write their logs (a file object or ``subprocess.DEVNULL``); default stdout.
     function_output: Any = None
+    #: ``.local/logs/``: one file per log group (functions and access log). Default: ``logs/`` next to the env
+    #: file; None with no env file. See ``lineage_intake_tools.local.logfiles``.
+    logs_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.host not in ("127.0.0.1", "localhost", "::1"):
@@ -437,6 +447,9 @@ class LocalStack:
         self.env: dict[str, str] = {}
         self._written_env: str | None = None
         self._clients: list[Any] = []
+        self._access_log: Any = None
+        if self.logs_dir is None and self.env_file is not None:
+            self.logs_dir = self.env_file.parent / "logs"
         self._started = False
         self._switch_interval: float | None = None
 
@@ -476,6 +489,7 @@ class LocalStack:
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL))
         self._check_parameters()
+        self._open_logs()
         self._bind_front()
         if self.env_file is not None and self.env_file.exists():
             self.env_file.unlink()  # a left-over of a stack that did not stop cleanly
@@ -578,6 +592,7 @@ class LocalStack:
                     environment=function_environment(spec, name, memory, self.endpoint_url),
                     timeout=spec.timeout,
                     memory_mb=memory,
+                    log_file=self._log_file(self._function_groups.get(logical)),
                 )
             )
         for worker in specs:
@@ -652,6 +667,9 @@ class LocalStack:
             return self.functions[logical_id].invoke(event)
 
         gateway = Gateway(routes, authorizer, invoke, self.log, region=REGION, account=self.template.account)
+        if self._access_log is not None:
+            gateway.access_format = logfiles.access_log_format(self.template.template) or ""
+            gateway.access_log = self._access_log.write_line
         front = HttpFront(gateway, self.host, self.port, self.log)
         try:
             front.bind()
@@ -661,6 +679,24 @@ class LocalStack:
                 "Stop it, or pick another port: make run PORT=3001"
             ) from exc
         self.front = front
+
+    # -------------------------------------------------------------- log files
+    @property
+    def _function_groups(self) -> dict[str, str]:
+        return logfiles.function_log_groups(self.template.template)
+
+    def _log_file(self, group: str | None) -> str:
+        return str(self.logs_dir / logfiles.file_name(group)) if self.logs_dir is not None and group else ""
+
+    def _open_logs(self) -> None:
+        """Empty ``.local/logs/`` (the stack starts fresh) and open the access log."""
+        if self.logs_dir is None:
+            return
+        access = logfiles.access_log_group(self.template.template)
+        groups = [*self._function_groups.values(), *([access] if access else [])]
+        logfiles.reset(self.logs_dir, [logfiles.file_name(g) for g in groups])
+        if access:
+            self._access_log = logfiles.LineAppender(self.logs_dir / logfiles.file_name(access))
 
     # -------------------------------------------------------------- env file
     def _env_values(self) -> dict[str, str]:
@@ -679,6 +715,8 @@ class LocalStack:
         for output, variable in RESOURCES.values():
             values[variable] = outputs[output]
         values["LINEAGE_MERGE_DLQ_URL"] = self.template.queue_url("MergeDeadLetterQueue", self.endpoint_url)
+        if self.logs_dir is not None:
+            values["LINEAGE_LOGS_DIR"] = str(self.logs_dir)
         return values
 
     def env_lines(self) -> list[str]:
@@ -717,6 +755,10 @@ class LocalStack:
             with contextlib.suppress(Exception):
                 client.close()
         self._clients = []
+        if self._access_log is not None:
+            with contextlib.suppress(OSError):
+                self._access_log.close()
+            self._access_log = None
         if self.moto is not None:
             self.moto.stop()
             self.moto = None

@@ -142,6 +142,28 @@ class Admin:
         records = self.tokens.list()
         return [r for r in records if connection is None or connection in r.connections]
 
+    def change_scope(self, token_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> TokenRecord:
+        """Add connections to (they must exist) and remove connections from a token's scope."""
+        if not is_token_id(token_id):
+            raise InvalidArgument("TOKEN_ID must be the 16 hex characters shown by `lineage-intake tokens list`")
+        added, removed = sorted(set(add)), sorted(set(remove))
+        if not added and not removed:
+            raise InvalidArgument("give --add NAME or --remove NAME")
+        missing = [c for c in added if self.connections.get(c) is None]
+        if missing:
+            raise InvalidArgument(
+                f"connection(s) {', '.join(repr(m) for m in missing)} do not exist; "
+                "create them first with `lineage-intake connections create NAME`"
+            )
+        record = self.tokens.get(token_id)
+        if record is None:
+            raise NotFound(f"token {token_id} does not exist")
+        for name in added:
+            record = self.tokens.add_connection(token_id, name)
+        for name in removed:
+            record = self.tokens.remove_connection(token_id, name)
+        return record
+
     def revoke_token(self, token_id: str) -> TokenRecord:
         if not is_token_id(token_id):
             raise InvalidArgument("TOKEN_ID must be the 16 hex characters shown by `lineage-intake tokens list`")

@@ -38,6 +38,7 @@ from lineage_intake.models import (
     parse_event,
 )
 from lineage_intake.principal import Principal
+from lineage_intake.service.quarantine import QUARANTINED_REASONS, Quarantine
 from lineage_intake.store.events import EventsStore
 
 Status = Literal["accepted", "duplicate", "rejected"]
@@ -64,6 +65,10 @@ class Outcome:
     stored_bytes: int = 0
     errors: list[FieldError] = field(default_factory=list)
     retriable: bool = False
+    token_id: str | None = None
+    #: The quarantine's answer for a rejected event: kept, dropped (over the daily cap) or failed.
+    quarantined: str | None = None
+    quarantine_error: str | None = None
     error: DomainError | None = field(default=None, repr=False, compare=False)
 
     def log_fields(self) -> dict[str, Any]:
@@ -82,6 +87,9 @@ class Outcome:
             "bytes": self.bytes,
             "storedBytes": self.stored_bytes,
             "eventId": self.event_id,
+            "tokenId": self.token_id,
+            "quarantined": self.quarantined,
+            "quarantineError": self.quarantine_error,
         }
         if self.message:
             fields["detail"] = self.message
@@ -233,11 +241,13 @@ class IngestService:
         settings: IngestSettings,
         report: Reporter,
         clock: Callable[[], float] = time.time,
+        quarantine: Quarantine | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.report = report
         self.clock = clock
+        self.quarantine = quarantine
 
     # ------------------------------------------------------------------ routes
     def ingest(self, request: Request) -> Outcome:
@@ -291,8 +301,11 @@ class IngestService:
         return BatchResult(outcomes, failed)
 
     # ------------------------------------------------------------------ one event
-    def store_event(self, raw: Any, principal: Principal) -> Outcome:
-        """Validate, authorise and store one decoded event; never raises a ``DomainError``."""
+    def store_event(self, raw: Any, principal: Principal, *, quarantine: bool = True) -> Outcome:
+        """Validate, authorise and store one decoded event; never raises a ``DomainError``.
+
+        A refused event is handed to the quarantine (unless ``quarantine`` is False: a replay).
+        """
         outcome = Outcome(status="rejected")
         try:
             event = parse_event(raw)
@@ -317,8 +330,25 @@ class IngestService:
             outcome.errors = list(getattr(exc, "errors", []))
             outcome.retriable = isinstance(exc, StorageUnavailable)
             outcome.error = exc
+            if quarantine and self.quarantine is not None and exc.reason in QUARANTINED_REASONS:
+                self._quarantine(raw, outcome, principal)
+        outcome.token_id = principal.token_id
         self.report(outcome)
         return outcome
+
+    def _quarantine(self, raw: Any, outcome: Outcome, principal: Principal) -> None:
+        assert self.quarantine is not None
+        body = canonical_json(raw)
+        outcome.bytes = outcome.bytes or len(body)
+        outcome.quarantined, outcome.quarantine_error = self.quarantine.keep(
+            body,
+            raw,
+            principal=principal,
+            reason=outcome.reason or "unknown",
+            message=outcome.message,
+            errors=[e.as_dict() for e in outcome.errors],
+            now=self.clock(),
+        )
 
     def _decode(self, request: Request) -> Any:
         plain = decode_body(

@@ -178,6 +178,10 @@ class TokenStore:
             {":true": {"BOOL": True}, ":now": {"S": format_time(now)}},
         )
 
+    def add_connection(self, token_id: str, name: str) -> TokenRecord:
+        """Widen a token's scope by one connection (the authorizer's cache may keep the old scope for its TTL)."""
+        return self._update(token_id, "ADD connections :c", {":c": {"SS": [name]}})
+
     def remove_connection(self, token_id: str, name: str) -> TokenRecord:
         """Take one connection out of a token's scope (a token left with none is denied by the authorizer)."""
         return self._update(token_id, "DELETE connections :c", {":c": {"SS": [name]}})
