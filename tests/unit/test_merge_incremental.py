@@ -103,10 +103,10 @@ def test_incremental_merges_give_the_full_merge_whatever_the_order_duplicates_an
     run = Run()
     batch: list[StoredEvent] = []
     # When the events are stored as they arrive, and each stream batch is merged at its end
-    for event, cut in zip(sent, cuts + [True], strict=False):
+    for i, (event, cut) in enumerate(zip(sent, cuts, strict=True)):
         run.events[(event.event_time, event.event_id)] = event
         batch.append(event)
-        if cut or event is sent[-1]:
+        if cut or i == len(sent) - 1:
             read_from: str | None = None
             for record in batch:
                 if read_from is not None and record.event_time >= read_from:
