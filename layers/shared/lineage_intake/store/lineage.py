@@ -357,7 +357,8 @@ class LineageStore(LineageWrites):
             sets={"type": "job", "namespace": run.namespace, "name": run.job, **run.job_content()},
             removes=["placeholder"],
         )
-        condition = ("attribute_not_exists(#lv)", {"#lv": "lineageVersion"}, {})
+        values: dict[str, Any] = {}
+        condition = ("attribute_not_exists(#lv)", {"#lv": "lineageVersion"}, values)
         try:
             with dynamo_errors():
                 self.dynamodb.update_item(
