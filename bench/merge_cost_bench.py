@@ -68,7 +68,19 @@ def _flink(count: int, run_id: str) -> list[dict[str, Any]]:
     return events
 
 
-def worker(layer: Path, template: Path, stream_sizes: list[int]) -> dict[str, Any]:
+def _handler_module(name: str, path: Path, env: dict[str, str]) -> Any:
+    """A function's app.py imported under its own name (each function has an ``app``), with its environment."""
+    import importlib.util
+
+    os.environ.update(env)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def worker(layer: Path, template: Path, stream_sizes: list[int], cost: bool = False) -> dict[str, Any]:
     """Merge the scenarios with the layer at ``layer`` and the tables of ``template``; units per scenario."""
     sys.path[:0] = [str(layer), str(HERE), str(ROOT / "tools")]
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
@@ -76,6 +88,7 @@ def worker(layer: Path, template: Path, stream_sizes: list[int]) -> dict[str, An
     import inspect
 
     import boto3
+    from cost import LogBytes
     from lineage_intake import keys
     from lineage_intake.config import IngestSettings
     from lineage_intake.principal import Principal
@@ -110,17 +123,45 @@ def worker(layer: Path, template: Path, stream_sizes: list[int]) -> dict[str, An
             def send(self, *_args: Any) -> None:
                 pass
 
-        args: list[Any] = [events, lineage, lambda _o: None]
+        logs: dict[str, Any] = {}
+        merge_report: Any = lambda _o: None  # noqa: E731
+        if cost:
+            # The handlers' own report functions, so the log lines are the deployed ones (with the fields that
+            # Powertools' inject_lambda_context adds); EMF metrics are flushed once per invocation, as in Lambda.
+            from lineage_intake_tools.local.template import Stack
+
+            stack = Stack.from_template(prefix="lineage-intake")
+            context = {
+                "cold_start": False,
+                "function_name": "lineage-intake-merge",
+                "function_memory_size": "1024",
+                "function_arn": "arn:aws:lambda:us-east-1:123456789012:function:lineage-intake-merge",
+                "function_request_id": "0f9e8d7c-6b5a-4f3e-9d2c-1b0a9f8e7d6c",
+                "xray_trace_id": "1-67890abc-0123456789abcdef01234567",
+            }
+            for logical, short in (("IngestFunction", "ingest"), ("MergeFunction", "merge")):
+                spec = stack.function(logical)
+                logs[short] = _handler_module(f"bench_{short}_app", spec.code_dir / "app.py", spec.environment)
+                logs[short].logger.append_keys(**{**context, "function_name": f"lineage-intake-{short}"})
+            ingest = IngestService(events, settings, logs["ingest"].report)
+            merge_report = logs["merge"].report
+
+        args: list[Any] = [events, lineage, merge_report]
         if "grace" in inspect.signature(merge_service.MergeService).parameters:
             args.append(NoGrace())
         service = merge_service.MergeService(*args)
 
         def deliver(run: list[dict[str, Any]]) -> dict[str, float]:
             used = {"wru": 0.0, "rru": 0.0, "merges": 0, "cpu_ms": 0.0, "gsi3_wru": 0.0, "max_rru": 0.0}
+            used |= {"ingest_wru": 0.0, "log_line_bytes": 0.0, "emf_bytes": 0.0}
             for event in run:
                 namespace = event["job"]["namespace"]
-                with meter.disabled():
+                before = meter.snapshot()
+                with LogBytes() as lines:
                     stored = ingest.store_event(event, Principal("tok_bench", frozenset({namespace})))
+                used["log_line_bytes"] += lines.bytes
+                used["ingest_wru"] += meter.delta(before).total_wru
+                with meter.disabled():
                     pk = keys.run_pk(namespace, event["job"]["name"], event["run"]["runId"].lower())
                     item = ddb.get_item(
                         TableName="bench-events",
@@ -128,8 +169,15 @@ def worker(layer: Path, template: Path, stream_sizes: list[int]) -> dict[str, An
                     )["Item"]
                 before = meter.snapshot()
                 cpu = time.process_time()
-                service.handle(from_dynamodb(item), "INSERT", merge_service.Batch())
+                with LogBytes() as lines:
+                    service.handle(from_dynamodb(item), "INSERT", merge_service.Batch())
                 used["cpu_ms"] += (time.process_time() - cpu) * 1000
+                used["log_line_bytes"] += lines.bytes
+                if logs:
+                    with LogBytes() as emf:  # one flush per invocation of each function
+                        logs["ingest"].metrics.flush_metrics()
+                        logs["merge"].metrics.flush_metrics()
+                    used["emf_bytes"] += emf.bytes
                 delta = meter.delta(before)
                 used["wru"] += delta.wru.get("bench-lineage", 0.0) + sum(
                     v for k, v in delta.wru.items() if k.startswith("bench-lineage/")
@@ -150,8 +198,9 @@ def worker(layer: Path, template: Path, stream_sizes: list[int]) -> dict[str, An
     return out
 
 
-def _run_worker(layer: Path, template: Path, stream_sizes: list[int]) -> dict[str, Any]:
+def _run_worker(layer: Path, template: Path, stream_sizes: list[int], cost: bool = False) -> dict[str, Any]:
     command = [sys.executable, __file__, "--worker", str(layer), str(template), ",".join(map(str, stream_sizes))]
+    command += ["--cost"] if cost else []
     answer = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
     if answer.returncode != 0:
         raise RuntimeError(f"merge cost worker failed: {answer.stderr[-2000:]}")
@@ -169,7 +218,7 @@ def _baseline(tmp: Path) -> tuple[Path, Path]:
 
 # ---------------------------------------------------------------------------------------------- report
 def run() -> list[str]:
-    now = _run_worker(ROOT / "layers" / "shared", ROOT / "template.yaml", list(STREAM_SIZES))
+    now = _run_worker(ROOT / "layers" / "shared", ROOT / "template.yaml", list(STREAM_SIZES), cost=True)
     with tempfile.TemporaryDirectory() as folder:
         layer, template = _baseline(Path(folder))
         # today's merge re-reads the whole run at every event: 10,000 events would take hours; 1,000 is shown
@@ -203,13 +252,54 @@ def run() -> list[str]:
         f"    streaming writes: {small['wru'] / small['merges']:.1f} WRU per event (run item and checkpoint), "
         f"today {old_small['wru'] / old_small['merges']:.1f}"
     )
+    return lines + cost_lines(now["steady-state run"])
+
+
+def cost_lines(steady: dict[str, float]) -> list[str]:
+    """Cost per million events of steady-state runs (2 events each), single POSTs and batches of 100."""
+    import cost
+    from ingest_bench import fixture_bodies, ingest_work, median_per_event
+
+    events = steady["merges"]
+    ingest_ms = median_per_event(ingest_work, fixture_bodies(), repeat=3) / 1000  # microseconds to ms
+    merge_ms = steady["cpu_ms"] / events  # CPU of the merge with moto in-process: an upper bound
+    memory = cost.memory_sizes()
+    lines = ["  " + line for line in cost.price_lines()]
+    lines.append(
+        f"  per event, measured: ingest {steady['ingest_wru'] / events:.2f} WRU, {ingest_ms:.3f} ms CPU; merge "
+        f"{steady['wru'] / events:.2f} WRU, {steady['rru'] / events:.2f} RRU, {merge_ms:.2f} ms CPU (with moto "
+        f"in-process: an upper bound); log lines {steady['log_line_bytes'] / events:.0f} bytes, metrics (EMF) "
+        f"{steady['emf_bytes'] / events:.0f} bytes per ingest+merge invocation pair; authorizer: 1 ms billed per "
+        "invocation (Lambda's minimum; its decision is cached per token for AuthorizerCacheTtlSeconds = 60 s, "
+        "one request per second per token assumed)"
+    )
+    for name, per_request, target in (("single POSTs", 1, 2.50), ("batches of 100", 100, 1.50)):
+        merge_invocations = 1.0 if per_request == 1 else 1 / 100  # a stream batch holds up to 100 records
+        profile = cost.Profile(
+            name=name,
+            http_requests=1 / per_request,
+            functions=[
+                cost.FunctionLoad("IngestFunction", memory["IngestFunction"], 1 / per_request, ingest_ms),
+                cost.FunctionLoad(
+                    "AuthorizerFunction",
+                    memory["AuthorizerFunction"],
+                    cost.authorizer_invocations_per_event(events_per_request=per_request),
+                    cost.authorizer_invocations_per_event(events_per_request=per_request),
+                ),
+                cost.FunctionLoad("MergeFunction", memory["MergeFunction"], merge_invocations, merge_ms),
+            ],
+            wru=(steady["ingest_wru"] + steady["wru"]) / events,
+            rru=steady["rru"] / events,
+            log_bytes=steady["log_line_bytes"] / events + steady["emf_bytes"] / events / per_request,
+        )
+        lines += ["  " + line for line in cost.report(profile, target_usd=target)]
     return lines
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         sizes = [int(s) for s in sys.argv[4].split(",") if s]
-        print(json.dumps(worker(Path(sys.argv[2]), Path(sys.argv[3]), sizes)))
+        print(json.dumps(worker(Path(sys.argv[2]), Path(sys.argv[3]), sizes, cost="--cost" in sys.argv)))
     else:
         for line in run():
             print(line)
