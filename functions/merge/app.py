@@ -1,4 +1,8 @@
-"""Merge function: the Events table stream in, lineage records out.
+"""Merge function: the Events table stream in, lineage records out; and the START grace function.
+
+``handler`` serves the Events table stream (MergeFunction); ``grace_handler`` serves StartGraceQueue
+(StartGraceFunction): a run whose terminal event came without START, after StartGraceSeconds (docs/merge.md).
+Both share the settings, the Powertools utilities and the service of this module.
 
 Thin by design: Powertools' batch processor walks the stream batch and reports the records that failed
 (ReportBatchItemFailures), so that a poisoned record never holds back the records of other runs; the domain
@@ -12,6 +16,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lineage_intake.config import MergeSettings
@@ -24,6 +29,7 @@ tracer = Tracer()
 #: The parser model turns each record's attribute values into plain values; the service parses NewImage itself,
 #: so that a malformed image is reported as a failed merge with the field it lacks.
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, model=DynamoDBStreamRecordModel)
+grace_processor = BatchProcessor(event_type=EventType.SQS)
 
 #: Outcome -> metric counted once per merge (coalesced, ignored and pending records count nothing).
 METRIC = {
@@ -48,6 +54,8 @@ def report(outcome: MergeOutcome) -> None:
     name = METRIC.get(outcome.status)
     if name:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    if outcome.start_missing and outcome.status == "merged":
+        metrics.add_metric(name="RunsMergedWithoutStart", unit=MetricUnit.Count, value=1)
     if outcome.lag_seconds is not None:
         metrics.add_metric(name="MergeLag", unit=MetricUnit.Seconds, value=outcome.lag_seconds)
 
@@ -57,6 +65,7 @@ def service() -> MergeService:
     """Clients are created on first use, once per container, and passed into the domain."""
     import boto3
     from botocore.config import Config
+    from lineage_intake.service.merge import SqsGraceQueue
     from lineage_intake.store.events import EventsStore
     from lineage_intake.store.lineage import LineageStore
 
@@ -64,7 +73,9 @@ def service() -> MergeService:
     dynamodb = boto3.client("dynamodb", config=config)
     s3 = cache(lambda: boto3.client("s3", config=config))
     events = EventsStore(dynamodb, settings.events_table, settings.body_bucket, s3)
-    return MergeService(events, LineageStore(dynamodb, settings.lineage_table), report)
+    lineage = LineageStore(dynamodb, settings.lineage_table, time_index=settings.time_index)
+    grace = SqsGraceQueue(boto3.client("sqs", config=config), settings.start_grace_queue_url)
+    return MergeService(events, lineage, report, grace)
 
 
 @tracer.capture_method
@@ -80,3 +91,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = Batch()  # this invocation's batch: nothing carries over to the next one
     handle = partial(record_handler, batch=batch)
     return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+
+
+@tracer.capture_method
+def grace_record_handler(record: SQSRecord) -> str:
+    return service().handle_grace(record.body).status
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def grace_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=grace_record_handler, processor=grace_processor, context=context
+    )

@@ -52,6 +52,7 @@ EXPECTED: dict[str, int | bool | Callable[[dict[str, Any]], list[str]]] = {
     "authorizer-missing-header.json": False,
     "merge-stream-batch.json": lambda event: [],
     "merge-stream-poison.json": poisoned_second_record,
+    "startgrace-message.json": lambda event: [],
 }
 
 
@@ -156,9 +157,16 @@ def test_sam_local_invoke_answers_what_the_event_file_is_meant_to_produce(
         seed_example_token(admin_for(env_stack, aws), {"my-namespace", "default"})
     if logical_id == "MergeFunction":
         store_new_images(aws, env_stack.physical_name("EventsTable"), event)
+    if logical_id == "StartGraceFunction":  # the run's COMPLETE is stored, its START never came
+        complete_only = event_file("merge-stream-batch.json")
+        complete_only["Records"] = [
+            r for r in complete_only["Records"] if r["dynamodb"]["NewImage"]["eventType"]["S"] == "COMPLETE"
+        ]
+        store_new_images(aws, env_stack.physical_name("EventsTable"), complete_only)
     app = sam_local_invoke(env_stack, logical_id, monkeypatch)
+    handler = getattr(app, env_stack.function(logical_id).handler)
 
-    answer = json.loads(json.dumps(app.handler(event, lambda_context)))  # Lambda returns JSON
+    answer = json.loads(json.dumps(handler(event, lambda_context)))  # Lambda returns JSON
 
     if logical_id == "IngestFunction":
         assert answer["statusCode"] == expected, answer["body"]
@@ -177,6 +185,13 @@ def test_sam_local_invoke_answers_what_the_event_file_is_meant_to_produce(
         store = LineageStore(aws.client("dynamodb"), env_stack.physical_name("LineageTable"))
         run = store.get_run("my-namespace", "my-job", "d46e465b-d358-4d32-83d4-df660ff614dd")
         assert run is not None and run["state"] == "COMPLETE"
+    elif logical_id == "StartGraceFunction":
+        assert callable(expected)
+        assert [f["itemIdentifier"] for f in answer["batchItemFailures"]] == expected(event)
+        # The START-less run is merged from what it has
+        store = LineageStore(aws.client("dynamodb"), env_stack.physical_name("LineageTable"))
+        run = store.get_run("my-namespace", "my-job", "d46e465b-d358-4d32-83d4-df660ff614dd")
+        assert run is not None and run["state"] == "COMPLETE" and run["startMissing"] is True
     else:
         pytest.fail(f"no assertion for {logical_id}: add one")
 

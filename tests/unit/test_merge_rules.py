@@ -14,10 +14,9 @@ from lineage_intake.lineage import RunRef, content_hash, normalize_run_id
 from lineage_intake.merge import (
     StoredEvent,
     UnorderedEvents,
-    merge_dataset_events,
-    merge_job_events,
     merge_run,
 )
+from lineage_intake.static_lineage import merge_dataset_events, merge_job_events
 
 from tests.helpers.corpus import corpus_json
 from tests.helpers.runs import (

@@ -50,6 +50,10 @@ class IngestSettings(EventsSettings):
 
 class MergeSettings(EventsSettings):
     lineage_table: str = Field(alias="LINEAGE_TABLE", min_length=1)
+    #: The delay queue of START-less runs (DelaySeconds = the template's StartGraceSeconds); docs/merge.md.
+    start_grace_queue_url: str = Field(alias="START_GRACE_QUEUE_URL", min_length=1)
+    #: Write the run items' time index (gsi3) that the read API's /events and /stats read.
+    time_index: bool = Field(alias="LINEAGE_TIME_INDEX", default=True)
 
 
 class AuthorizerSettings(_Settings):

@@ -41,13 +41,9 @@ def dead_letters(ctx: Context, with_merge: bool) -> Any:
     store = DeadLetterStore(ctx.client("sqs"), streams, queue_url(ctx))
     merge = None
     if with_merge:
-        from lineage_intake.service.merge import MergeService
-        from lineage_intake.store.lineage import LineageStore
+        from lineage_intake_tools.cli.lineage import merge_service
 
-        from lineage_intake_tools.cli.events import events_store
-
-        lineage = LineageStore(ctx.dynamodb, ctx.resources.require("lineage_table"))
-        merge = MergeService(events_store(ctx), lineage, lambda outcome: None)
+        merge = merge_service(ctx)
     return DeadLetters(store, merge)
 
 

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lineage_intake.errors import DomainError
 from lineage_intake.lineage import normalize_run_id
+from lineage_intake.merge import MergedRun
 from lineage_intake.store.lineage import LineageStore
+
+if TYPE_CHECKING:
+    from lineage_intake.service.merge import MergeService
 
 from lineage_intake_tools.cli.base import Context, Result, Subparsers, add_command, add_group, table
 from lineage_intake_tools.cli.retention import add_dataset_delete
@@ -34,6 +38,9 @@ _INTERNAL = frozenset(
         "gsi1sk",
         "gsi2pk",
         "gsi2sk",
+        "gsi3pk",
+        "gsi3sk",
+        "eventsPk",
         "type",
         "contentHash",
         "mergeVersion",
@@ -42,6 +49,9 @@ _INTERNAL = frozenset(
         "staticVersion",
         "staticHash",
         "lineageVersion",
+        "lineageDigest",
+        "schemaVersion",
+        "schemaDigest",
         "lineageHash",
         "fieldsVersion",
         "fieldsHash",
@@ -69,8 +79,30 @@ def public(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- views
-def run_view(item: Mapping[str, Any], children: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
-    """A merged run for people and scripts: every documented key is present (null or empty when unknown)."""
+def refs(value: Any) -> list[dict[str, Any]]:
+    """A run item's datasets (``[namespace, name]`` pairs, docs/merge.md) as ``{namespace, name}`` maps."""
+    return [{"namespace": r[0], "name": r[1]} if isinstance(r, list) else dict(r) for r in value or []]
+
+
+def run_view(
+    item: Mapping[str, Any],
+    children: Sequence[Mapping[str, Any]] | None = None,
+    folded: MergedRun | None = None,
+) -> dict[str, Any]:
+    """A merged run for people and scripts: every documented key is present (null or empty when unknown).
+
+    ``folded``: the run folded from its events, for what the run item leaves in the Events table (facets,
+    column and dataset-level lineage, the full error message)."""
+    details: dict[str, Any] = {}
+    if folded is not None:
+        details = {
+            "producer": folded.producer,
+            "columnLineage": [dict(c) for c in folded.column_lineage],
+            "datasetLineage": [dict(d) for d in folded.dataset_lineage],
+            "facets": list(folded.run_facet_names),
+            "errorMessage": dict(folded.error_message) if folded.error_message else None,
+        }
+    item = {**item, **{k: v for k, v in details.items() if v is not None}}
     view: dict[str, Any] = {
         "namespace": item.get("namespace"),
         "job": item.get("job"),
@@ -84,14 +116,15 @@ def run_view(item: Mapping[str, Any], children: Sequence[Mapping[str, Any]] | No
         "producer": item.get("producer"),
         "parent": item.get("parent"),
         "root": item.get("root"),
-        "inputs": list(item.get("inputs") or []),
-        "outputs": list(item.get("outputs") or []),
+        "inputs": refs(item.get("inputs")),
+        "outputs": refs(item.get("outputs")),
         "columnLineage": list(item.get("columnLineage") or []),
         "datasetLineage": list(item.get("datasetLineage") or []),
         "errorMessage": item.get("errorMessage"),
         "nominalTime": item.get("nominalTime"),
         "facets": list(item.get("facets") or []),
         "eventCount": item.get("eventCount"),
+        "startMissing": bool(item.get("startMissing", False)),
         "mergedAt": item.get("mergedAt"),
         "placeholder": bool(item.get("placeholder", False)),
     }
@@ -109,9 +142,13 @@ def dataset_view(lineage: Mapping[str, Any]) -> dict[str, Any]:
     """A dataset with its upstream (writing) and downstream (reading) jobs, from one index query."""
     item = lineage["dataset"] or {}
 
-    def jobs(edges: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def jobs(edges: list[Mapping[str, Any]], current: bool = True) -> list[dict[str, Any]]:
+        """Jobs by name; ``current``: the edges of their latest runs with datasets (and static edges), else the
+        history edges (reported by an earlier run only)."""
         by_job: dict[tuple[str, str], dict[str, Any]] = {}
         for edge in edges:
+            if bool(edge.get("current", True)) != current:
+                continue
             job = edge.get("job") or {}
             key = (str(job.get("namespace")), str(job.get("name")))
             entry = by_job.setdefault(key, {"namespace": key[0], "name": key[1], "sources": []})
@@ -129,10 +166,10 @@ def dataset_view(lineage: Mapping[str, Any]) -> dict[str, Any]:
         "fields": list(defined if defined is not None else item.get("fields") or []),
         "symlinks": list(item.get("definedSymlinks") or item.get("symlinks") or []),
         "description": item.get("definedDescription"),
-        "lastRun": item.get("lastRun"),
-        "lastSeen": item.get("lastSeen"),
         "upstream": jobs(lineage["upstream"]),
         "downstream": jobs(lineage["downstream"]),
+        "formerUpstream": jobs(lineage["upstream"], current=False),
+        "formerDownstream": jobs(lineage["downstream"], current=False),
     }
 
 
@@ -152,7 +189,11 @@ def runs_show(ctx: Context) -> Result:
             "terminal event is stored (or, for a streaming job, its START); check the names, or "
             "`lineage-intake runs list` for the job's runs"
         )
-    view = run_view(item, store.run_children(args.namespace, args.job, run_id))
+    view = run_view(
+        item,
+        store.run_children(args.namespace, args.job, run_id),
+        merge_service(ctx).fold_run(args.namespace, args.job, run_id),
+    )
     lines = [
         f"Run {view['runId']} of {view['namespace']}/{view['job']}: {view['state']}",
         f"  started {view['startTime'] or '-'}, ended {view['endTime'] or '-'}, {view['eventCount'] or 0} event(s)",
@@ -192,19 +233,35 @@ def runs_awaiting(ctx: Context) -> Result:
     return Result(views, lines)
 
 
-def runs_merge(ctx: Context) -> Result:
-    """Merge one run again from its stored events, as the stream consumer would."""
-    from lineage_intake.service.merge import MergeOutcome, MergeService
+def merge_service(ctx: Context, outcomes: list[Any] | None = None) -> MergeService:
+    """The merge use case on the stack's tables (``runs merge``; ``runs show`` folds a run's events with it)."""
+    from lineage_intake.service.merge import MergeService, SqsGraceQueue
     from lineage_intake.store.events import EventsStore
 
-    outcomes: list[MergeOutcome] = []
     events = EventsStore(
         ctx.dynamodb,
         ctx.resources.require("events_table"),
         ctx.resources.require("body_bucket"),
         lambda: ctx.client("s3"),
     )
-    service = MergeService(events, lineage_store(ctx), outcomes.append)
+
+    class Grace:
+        """The stack's StartGraceQueue, looked up only if the merge finds a run newly waiting for its START."""
+
+        def send(self, namespace: str, job: str, run_id: str, /) -> None:
+            queue = SqsGraceQueue(ctx.client("sqs"), ctx.resources.require("start_grace_queue"))
+            queue.send(namespace, job, run_id)
+
+    report = outcomes.append if outcomes is not None else (lambda _outcome: None)
+    return MergeService(events, lineage_store(ctx), report, Grace())
+
+
+def runs_merge(ctx: Context) -> Result:
+    """Merge one run again from its stored events, as the stream consumer would."""
+    from lineage_intake.service.merge import MergeOutcome
+
+    outcomes: list[MergeOutcome] = []
+    service = merge_service(ctx, outcomes)
     args = ctx.args
     outcome = service.merge_run(args.namespace, args.job, normalize_run_id(args.run_id))
     fields = outcome.log_fields()

@@ -96,8 +96,13 @@ class Retention:
         runs = self.job_runs(namespace, job)
         lineage_keys = self._keys(self.store.partition(self.lineage_table, keys.job_key(namespace, job)))
         event_items: list[dict[str, Any]] = list(self.store.partition(self.events_table, keys.job_pk(namespace, job)))
+        job_pk = keys.job_key(namespace, job)
         for run_id in runs:
-            lineage_keys += self._keys(self.store.partition(self.lineage_table, keys.run_key(namespace, job, run_id)))
+            # A runId's partition may hold runs of other jobs: take this job's run item, its checkpoint and the
+            # child links it is the parent of (docs/merge.md).
+            run_items = self.store.partition(self.lineage_table, keys.run_key(run_id))
+            mine = [i for i in run_items if str(i.get("sk", "")).startswith((job_pk, f"CHILD#{job_pk}"))]
+            lineage_keys += self._keys(mine)
             event_items += self.store.partition(self.events_table, keys.run_pk(namespace, job, run_id))
         rejected = [
             i

@@ -1,37 +1,99 @@
-"""The item layout of the Lineage table: sort keys, edge and column-edge items, size limits (docs/merge.md)."""
+"""The item layout of the Lineage table: keys, run, checkpoint, edge and column-edge items (docs/merge.md)."""
 
 from __future__ import annotations
 
+import json
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
 from lineage_intake import keys
 from lineage_intake.errors import DomainError
 from lineage_intake.lineage import ColumnEdge, Edge, content_hash
+from lineage_intake.merge import Checkpoint, MergedRun
 from lineage_intake.store.dynamo import approximate_size
 
-RUN_SK = "RUN"
 JOB_SK = "JOB"
 DATASET_SK = "DATASET"
+CHECKPOINT_SUFFIX = "#CKPT"
 AWAITING_START = "AWAITING_START"
 MAX_ITEM_BYTES = 380_000  # DynamoDB's limit is 400 KB; keep room for names and numbers
-#: Parts of a dataset's lineage section, each with its own ``<part>Version`` and ``<part>Hash``.
-DATASET_PARTS = ("lineage", "fields", "symlinks")
+#: A checkpoint bigger than this is not kept: the run is then re-read whole (rare: huge facet maps).
+MAX_CHECKPOINT_BYTES = 200_000
+#: A run that is not final gets a new checkpoint when a merge read this many events since the last one: a
+#: checkpoint costs 2-3 write units, reading 4 more events about half a read unit (docs/merge.md, measured by
+#: bench/merge_cost_bench.py). A START+COMPLETE run never gets one.
+CHECKPOINT_EVERY = 4
 
 
-def order(version: str | None) -> str:
-    """The run-order part of a shared version (``<sortTime>#<runId>#<merge version>``)."""
+def run_sk(namespace: str, job: str) -> str:
+    """A run item's sort key in its runId partition: its job (several jobs may reuse a runId)."""
+    return keys.job_key(namespace, job)
+
+
+def version_order(version: str | None) -> str:
+    """The run-order part (``<sortTime>#<runId>``) of a job's ``lineageVersion``."""
     if not version:
         return ""
     time_part, _, rest = version.partition("#")
-    run_id = rest.partition("#")[0]
-    return f"{time_part}#{run_id}"
+    return f"{time_part}#{rest.partition('#')[0]}"
 
 
 def dataset_identity(namespace: str, name: str) -> dict[str, Any]:
-    """The attributes every write of a dataset item sets: its names and its place in gsi1 (with its edges)."""
-    pk = keys.dataset_key(namespace, name)
-    return {"type": "dataset", "namespace": namespace, "name": name, "gsi1pk": pk, "gsi1sk": DATASET_SK}
+    """The attributes every write of a dataset item sets."""
+    return {"type": "dataset", "namespace": namespace, "name": name}
+
+
+def run_item(run: MergedRun, merged_at: str, *, time_index: bool) -> dict[str, Any]:
+    """The run item: the run's summary, its place in its job's runs (gsi1), and the time index (gsi3)."""
+    content = run.run_content()
+    item: dict[str, Any] = {
+        "pk": keys.run_key(run.run_id),
+        "sk": run_sk(run.namespace, run.job),
+        "type": "run",
+        **content,
+        "gsi1pk": keys.job_key(run.namespace, run.job),
+        "gsi1sk": f"RUN#{run.sort_time}#{run.run_id}",
+        "mergeVersion": run.merge_version,
+        "contentHash": content_hash(content)[:16],
+        "mergedAt": merged_at,
+    }
+    if time_index:
+        item["gsi3pk"] = f"T#{run.last_event_time[:13]}"
+        item["gsi3sk"] = f"{run.last_event_time}#{run.run_id}"
+    if run.status == "awaiting_start":
+        item["gsi2pk"] = AWAITING_START
+        item["gsi2sk"] = f"{run.end_time}#{run.run_id}"
+    return fit_item(item)
+
+
+def checkpoint_item(run: MergedRun) -> dict[str, Any] | None:
+    """The run's checkpoint item, or None when the run gets none (final, short, or too big to keep)."""
+    checkpoint = run.checkpoint
+    if checkpoint is None or run.status not in ("streaming", "pending") or run.events_read < CHECKPOINT_EVERY:
+        return None
+    state = zlib.compress(json.dumps(checkpoint.state, separators=(",", ":"), sort_keys=True, default=str).encode(), 6)
+    if len(state) > MAX_CHECKPOINT_BYTES:
+        return None
+    return {
+        "pk": keys.run_key(run.run_id),
+        "sk": run_sk(run.namespace, run.job) + CHECKPOINT_SUFFIX,
+        "type": "checkpoint",
+        "boundary": checkpoint.boundary,
+        "state": state,
+        "mergeVersion": run.merge_version,
+    }
+
+
+def read_checkpoint(item: Mapping[str, Any] | None) -> Checkpoint | None:
+    """The checkpoint of a stored item; an unreadable one is ignored (the merge then re-reads the run whole)."""
+    if not item:
+        return None
+    try:
+        state = json.loads(zlib.decompress(bytes(item["state"])))
+        return Checkpoint(boundary=str(item["boundary"]), state=state)
+    except (KeyError, ValueError, TypeError, zlib.error):
+        return None
 
 
 def edge_sk(edge: Edge, source: str) -> str:
@@ -82,7 +144,7 @@ def fit_item(item: dict[str, Any]) -> dict[str, Any]:
     if approximate_size(item) <= MAX_ITEM_BYTES:
         return item
     out = dict(item)
-    for name in ("datasetLineage", "columnLineage", "inputs", "outputs"):
+    for name in ("inputs", "outputs"):
         if out.get(name):
             out[name] = []
             out[f"{name}Truncated"] = True
