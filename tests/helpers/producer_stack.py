@@ -14,7 +14,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.local_stack import RunningStack, start_stack, stop_stack
+from tests.helpers.local_stack import START_GRACE, RunningStack, start_stack, stop_stack
 
 #: The operator CLI, installed next to the interpreter by ``make install``.
 CLI = "lineage-intake"
@@ -159,8 +159,9 @@ class StackProcess(RunningStack):
 
 
 def start_producer_stack(workdir: Path, *args: str) -> StackProcess:
-    """The stack with DEBUG logs (the front logs one line per HTTP request), ready when its env file is written."""
-    running = start_stack(workdir, "--log-level", "DEBUG", *args)
+    """The stack with DEBUG logs (the front logs one line per HTTP request) and a short START grace period (a
+    DAG run of `airflow dags test` has no START), ready when its env file is written."""
+    running = start_stack(workdir, "--log-level", "DEBUG", "--parameter", f"StartGraceSeconds={START_GRACE}", *args)
     return StackProcess(**{f.name: getattr(running, f.name) for f in fields(running)})
 
 

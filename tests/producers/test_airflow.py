@@ -105,11 +105,6 @@ def test_the_failing_tasks_error_message_is_on_its_run(merged: dict[str, dict[st
     assert f"RuntimeError: {FAILURE_MESSAGE}" in load["errorMessage"]["stackTrace"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs StartGraceSeconds (issue 9): `airflow dags test` sends no DAG-level START, so the DAG run "
-    "stays AWAITING_START",
-)
 def test_the_dag_run_is_merged_as_failed(merged: dict[str, dict[str, Any]]) -> None:
     # Given the DAG run, of which only the FAIL event was sent
     # Then it is merged as FAIL, like a DAG run the scheduler ran

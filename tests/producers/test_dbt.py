@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.producer_stack import CliError, StackProcess
+from tests.helpers.producer_stack import StackProcess
 from tests.helpers.producer_venv import ProducerVenv
 
 pytestmark = pytest.mark.producers
@@ -188,12 +188,6 @@ def test_the_column_lineage_follows_the_models_sql(dbt: DbtSession, merged: dict
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CliError,  # `datasets show` answers not_found; any other failure is a real one
-    reason="needs merge v2 (issue 9): dbt-ol names seeds only in columnLineage inputFields, which do not make "
-    "datasets yet",
-)
 def test_the_seeds_are_datasets(dbt: DbtSession, merged: dict[str, dict[str, Any]]) -> None:
     # Given the merged runs of `dbt-ol run`, whose staging models read the seeds
     # When the seeds are looked up as datasets

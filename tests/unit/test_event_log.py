@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -165,3 +166,31 @@ def test_a_query_on_a_log_group_the_stack_does_not_name_fails_with_the_group() -
     source = CloudWatchLogs(FakeLogsClient([]), {}, "s")
     with pytest.raises(CliError, match="IngestLogGroup"):
         source.run(saved_queries()["rejections"], NOW, NOW)
+
+
+def test_lines_printed_by_several_threads_of_a_worker_never_run_into_each_other(tmp_path: Path) -> None:
+    import io
+    import threading
+
+    from lineage_intake_tools.local.logfiles import LineAppender, Tee
+
+    # Given a worker's stdout as the local stack sets it up, and 8 threads that print JSON lines at once
+    original = io.StringIO()
+    tee = Tee(original, LineAppender(tmp_path / "MergeLogGroup.log"))
+
+    def emit(worker: int) -> None:
+        for i in range(200):
+            print(json.dumps({"worker": worker, "i": i, "pad": "x" * 300}), file=tee)
+
+    threads = [threading.Thread(target=emit, args=(w,)) for w in range(8)]
+    # When they all print
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    tee.appender.close()
+    # Then every line of both copies is one whole JSON object, and none is missing
+    for text in (original.getvalue(), (tmp_path / "MergeLogGroup.log").read_text()):
+        lines = text.splitlines()
+        assert len(lines) == 1600
+        assert {(r["worker"], r["i"]) for r in map(json.loads, lines)} == {(w, i) for w in range(8) for i in range(200)}

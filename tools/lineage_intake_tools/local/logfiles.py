@@ -87,15 +87,27 @@ class LineAppender:
 
 
 class Tee:
-    """A text stream that writes to the original stream and to a ``LineAppender`` (a worker's stdout)."""
+    """A worker's stdout: whole lines to the original stream and to a ``LineAppender``.
+
+    ``print`` writes a line and its newline in two calls, and a worker serves requests on several threads, so
+    each thread's partial line is held apart and a line goes out in one ``write``, under a lock: two threads'
+    lines never run into each other (a metric line glued to a log line would be lost to JSON readers)."""
 
     def __init__(self, original: Any, appender: LineAppender) -> None:
         self.original = original
         self.appender = appender
+        self._local = threading.local()
+        self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
-        self.appender.write(text)
-        return int(self.original.write(text))
+        pending = getattr(self._local, "pending", "") + text
+        if "\n" in pending:
+            complete, _, pending = pending.rpartition("\n")
+            with self._lock:
+                self.appender.write(complete + "\n")
+                self.original.write(complete + "\n")
+        self._local.pending = pending
+        return len(text)
 
     def flush(self) -> None:
         self.original.flush()
