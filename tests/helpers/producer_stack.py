@@ -121,7 +121,8 @@ class StackProcess(RunningStack):
     def wait_for_runs(
         self, runs: Iterable[tuple[str, str]], namespace: str | None = None, timeout: float = 30.0
     ) -> dict[str, dict[str, Any]]:
-        """Poll until every (job, runId) is merged with a state other than RUNNING; returns them by runId. Fails
+        """Poll until every (job, runId) is merged with a final state (not RUNNING, nor AWAITING_START: the stack
+        merges a START-less run after its short grace period); returns them by runId. Fails
         with the runs that never settled (the merge runs about a second after a terminal event is stored)."""
         wanted = {run_id: job for job, run_id in runs}
         found: dict[str, dict[str, Any]] = {}
@@ -131,7 +132,7 @@ class StackProcess(RunningStack):
                 if run_id in found:
                     continue
                 record = self.run(namespace or self.namespace, job, run_id)
-                if record is not None and record.get("state") not in (None, "RUNNING", "START"):
+                if record is not None and record.get("state") not in (None, "RUNNING", "START", "AWAITING_START"):
                     found[run_id] = record
             if len(found) == len(wanted) or time.monotonic() > deadline:
                 break

@@ -107,5 +107,8 @@ def test_the_failing_tasks_error_message_is_on_its_run(merged: dict[str, dict[st
 
 def test_the_dag_run_is_merged_as_failed(merged: dict[str, dict[str, Any]]) -> None:
     # Given the DAG run, of which only the FAIL event was sent
+    # When the stack's START grace period has passed
     # Then it is merged as FAIL, like a DAG run the scheduler ran
     assert merged[DAG_ID]["state"] == "FAIL"
+    # And it says that its START never came (merged after the stack's START grace period)
+    assert merged[DAG_ID]["startMissing"] is True
