@@ -22,8 +22,16 @@ Kept = Literal["kept", "dropped", "failed"]
 QUARANTINED_REASONS = frozenset({"invalid_event", "forbidden"})
 
 
+#: The names are filter attributes only (the stored body keeps the event verbatim). An oversized name is often
+#: why the event was refused, so it is cut here, or the quarantine item itself would not fit.
+MAX_NAME_CHARS = 1_024
+
+
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    if not isinstance(value, str) or not value:
+        return None
+    # A lone surrogate (refused at ingest) cannot be stored by DynamoDB: it becomes U+FFFD in the filter copy.
+    return value[:MAX_NAME_CHARS].encode("utf-8", "replace").decode("utf-8", "replace")
 
 
 def _part(raw: dict[str, Any], name: str) -> dict[str, Any]:
