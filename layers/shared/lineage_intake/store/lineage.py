@@ -46,7 +46,10 @@ from lineage_intake.store.lineage_items import (
     edge_item,
     edge_sk,
     fit_item,
+    listing_keys,
+    namespace_item,
     order,
+    run_index_keys,
     stored_hash,
 )
 
@@ -134,6 +137,7 @@ class LineageStore:
             **content,
             "gsi1pk": keys.job_key(run.namespace, run.job),
             "gsi1sk": f"RUN#{run.sort_time}#{run.run_id}",
+            **run_index_keys(run.run_id, run_pk, run.last_event_time),
             "mergeVersion": run.merge_version,
             "contentHash": digest,
             "mergedAt": merged_at,
@@ -163,6 +167,8 @@ class LineageStore:
             stored = self._batch_get([(pk, DATASET_SK) for pk in wanted], ["pk", *markers], consistent=True)
             actions = []
             for pk, view in sorted(wanted.items()):
+                if (pk, DATASET_SK) not in stored:
+                    result.written += self._create_if_absent(namespace_item(view.ref.namespace, merged_at))
                 action = self._dataset_action(run, pk, view, stored.get((pk, DATASET_SK)), merged_at, result)
                 if action is not None:
                     actions.append(action)
@@ -298,9 +304,11 @@ class LineageStore:
                 "type": "job",
                 "namespace": parent.namespace,
                 "name": parent.job,
+                **listing_keys(parent.namespace, parent.job, "J", parent_job_pk),
                 "placeholder": True,
             }
-            result.written += self._create_if_absent(placeholder)
+            if self._create_if_absent(placeholder):
+                result.written += 1 + self._create_if_absent(namespace_item(parent.namespace, merged_at))
 
     # ================================================================== static lineage
     def write_job_definition(self, job: JobDefinition, merged_at: str) -> WriteResult:
@@ -317,7 +325,7 @@ class LineageStore:
             merged_at=merged_at,
             result=result,
         )
-        self._ensure_datasets([v.ref for v in job.datasets], result)
+        self._ensure_datasets([v.ref for v in job.datasets], result, merged_at)
         return result
 
     def write_dataset_definition(self, dataset: DatasetDefinition, merged_at: str) -> WriteResult:
@@ -327,6 +335,8 @@ class LineageStore:
         content = dataset.content()
         digest = content_hash(content)
         stored = self._get(pk, DATASET_SK, ["definedVersion", "definedHash"])
+        if stored is None:
+            result.written += self._create_if_absent(namespace_item(dataset.ref.namespace, merged_at))
         have = str(stored.get("definedVersion", "")) if stored else ""
         if have > dataset.version or (have == dataset.version and stored and stored.get("definedHash") == digest):
             result.unchanged += 1
@@ -364,6 +374,7 @@ class LineageStore:
         )
         with dynamo_errors():
             self.dynamodb.update_item(**update_action(self.table, pk, DATASET_SK, update).body)
+        self._create_if_absent(namespace_item(namespace, registered_at))
 
     # ================================================================== shared machinery
     def _write_job_scope(
@@ -387,6 +398,8 @@ class LineageStore:
         wanted |= {column_sk(c, source): column_item(job_pk, c, source) for c in column_edges}
         digest = content_hash([content, sorted((sk, item["contentHash"]) for sk, item in wanted.items())])
         stored = self._get(job_pk, JOB_SK, [version_attr, hash_attr])
+        if stored is None:  # the job's creation: its namespace is listed from now on
+            result.written += self._create_if_absent(namespace_item(job.namespace, merged_at))
         have = str(stored.get(version_attr, "")) if stored else ""
         if section == "run":
             # The latest run owns the section; a re-merge of that run may skip the claim when nothing changed
@@ -413,6 +426,7 @@ class LineageStore:
                     "type": "job",
                     "namespace": job.namespace,
                     "name": job.name,
+                    **listing_keys(job.namespace, job.name, "J", job_pk),
                     **content,
                     version_attr: version,
                     hash_attr: digest,
@@ -449,7 +463,7 @@ class LineageStore:
             return False
         return True
 
-    def _ensure_datasets(self, refs: Iterable[Ref], result: WriteResult) -> None:
+    def _ensure_datasets(self, refs: Iterable[Ref], result: WriteResult, merged_at: str) -> None:
         """Datasets named by static lineage exist at least as partial assets."""
         wanted = {keys.dataset_key(r.namespace, r.name): r for r in refs}
         stored = self._batch_get([(pk, DATASET_SK) for pk in wanted], ["pk"], consistent=True)
@@ -457,6 +471,7 @@ class LineageStore:
             if (pk, DATASET_SK) in stored:
                 result.unchanged += 1
                 continue
+            result.written += self._create_if_absent(namespace_item(ref.namespace, merged_at))
             update = Update(
                 sets={
                     **dataset_identity(ref.namespace, ref.name),

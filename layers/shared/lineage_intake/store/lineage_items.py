@@ -28,10 +28,53 @@ def order(version: str | None) -> str:
     return f"{time_part}#{run_id}"
 
 
+NAMESPACE_SK = "NAMESPACE"
+NAMESPACES = "NAMESPACES"
+#: Characters of a name kept in a listing sort key (DynamoDB caps sort keys at 1,024 bytes).
+LISTED_NAME_CHARS = 200
+
+
+def listing_keys(namespace: str, name: str, kind: str, key: str) -> dict[str, str]:
+    """gsi3: a namespace's jobs (``J``) or datasets (``D``) by name, as Marquez lists them (docs/read-api.md)."""
+    return {"gsi3pk": f"{kind}#{keys.namespace_key(namespace)}", "gsi3sk": f"{name[:LISTED_NAME_CHARS]}#{key}"}
+
+
+def namespace_item(namespace: str, created_at: str) -> dict[str, Any]:
+    """Written once, when the namespace's first job or dataset is created (``attribute_not_exists``)."""
+    key = keys.namespace_key(namespace)
+    return {
+        "pk": key,
+        "sk": NAMESPACE_SK,
+        "type": "namespace",
+        "name": namespace,
+        "createdAt": created_at,
+        "gsi3pk": NAMESPACES,
+        "gsi3sk": f"{namespace[:LISTED_NAME_CHARS]}#{key}",
+    }
+
+
+def run_index_keys(run_id: str, run_pk: str, last_event_time: str) -> dict[str, str]:
+    """gsi3: a run by its runId (Marquez's ``/jobs/runs/{id}``); gsi4: runs by the UTC day of their last event."""
+    return {
+        "gsi3pk": f"RUNID#{run_id}",
+        "gsi3sk": run_pk,
+        "gsi4pk": f"T#{last_event_time[:10]}",
+        "gsi4sk": f"{last_event_time}#{run_id}",
+    }
+
+
 def dataset_identity(namespace: str, name: str) -> dict[str, Any]:
-    """The attributes every write of a dataset item sets: its names and its place in gsi1 (with its edges)."""
+    """The attributes every write of a dataset item sets: its names, its place in gsi1 (with its edges) and its
+    listing keys (gsi3)."""
     pk = keys.dataset_key(namespace, name)
-    return {"type": "dataset", "namespace": namespace, "name": name, "gsi1pk": pk, "gsi1sk": DATASET_SK}
+    return {
+        "type": "dataset",
+        "namespace": namespace,
+        "name": name,
+        "gsi1pk": pk,
+        "gsi1sk": DATASET_SK,
+        **listing_keys(namespace, name, "D", pk),
+    }
 
 
 def edge_sk(edge: Edge, source: str) -> str:
