@@ -21,6 +21,7 @@ from typing import Any
 from lineage_intake.errors import DomainError
 from lineage_intake.lineage import normalize_run_id
 from lineage_intake.store.lineage import LineageStore
+from lineage_intake.store.lineage_read import LineageReader
 
 from lineage_intake_tools.cli.base import Context, Result, Subparsers, add_command, add_group, table
 
@@ -61,6 +62,16 @@ class NotFound(DomainError):
 
 def lineage_store(ctx: Context) -> LineageStore:
     return LineageStore(ctx.dynamodb, ctx.resources.require("lineage_table"))
+
+
+def lineage_reader(ctx: Context) -> LineageReader:
+    """The read API's reader: the CLI's reads go through the same code as ``GET /api/v1/...``."""
+    return LineageReader(ctx.dynamodb, ctx.resources.require("lineage_table"))
+
+
+def _dataset_records(reader: LineageReader, namespace: str, name: str) -> dict[str, Any]:
+    records = reader.dataset(namespace, name)
+    return {"dataset": records.dataset, "upstream": records.upstream, "downstream": records.downstream}
 
 
 def public(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -143,15 +154,15 @@ def _names(refs: list[Mapping[str, Any]]) -> str:
 def runs_show(ctx: Context) -> Result:
     args = ctx.args
     run_id = normalize_run_id(args.run_id)
-    store = lineage_store(ctx)
-    item = store.get_run(args.namespace, args.job, run_id)
+    reader = lineage_reader(ctx)
+    item = reader.run(args.namespace, args.job, run_id)
     if item is None:
         raise NotFound(
             f"no merged run {run_id} of job {args.job!r} in namespace {args.namespace!r}: a run is merged once its "
             "terminal event is stored (or, for a streaming job, its START); check the names, or "
             "`lineage-intake runs list` for the job's runs"
         )
-    view = run_view(item, store.run_children(args.namespace, args.job, run_id))
+    view = run_view(item, reader.run_children(args.namespace, args.job, run_id))
     lines = [
         f"Run {view['runId']} of {view['namespace']}/{view['job']}: {view['state']}",
         f"  started {view['startTime'] or '-'}, ended {view['endTime'] or '-'}, {view['eventCount'] or 0} event(s)",
@@ -175,7 +186,7 @@ def runs_show(ctx: Context) -> Result:
 
 def runs_list(ctx: Context) -> Result:
     args = ctx.args
-    items = lineage_store(ctx).list_runs(args.namespace, args.job, limit=args.limit)
+    items = lineage_reader(ctx).runs(args.namespace, args.job, limit=args.limit)
     views = [run_view(i) for i in items]
     rows = [(str(v["runId"]), str(v["state"]), str(v["startTime"] or "-"), str(v["endTime"] or "-")) for v in views]
     lines = table(rows, ("RUN ID", "STATE", "STARTED", "ENDED")) if rows else ["No merged runs."]
@@ -183,7 +194,7 @@ def runs_list(ctx: Context) -> Result:
 
 
 def runs_awaiting(ctx: Context) -> Result:
-    items = lineage_store(ctx).list_awaiting_start(limit=ctx.args.limit)
+    items = lineage_reader(ctx).awaiting_start(limit=ctx.args.limit)
     views = [run_view(i) for i in items]
     rows = [(str(v["namespace"]), str(v["job"]), str(v["runId"]), str(v["endTime"])) for v in views]
     header = ("NAMESPACE", "JOB", "RUN ID", "TERMINAL EVENT AT")
@@ -217,7 +228,7 @@ def runs_merge(ctx: Context) -> Result:
 # ---------------------------------------------------------------------------------------------- datasets
 def datasets_show(ctx: Context) -> Result:
     args = ctx.args
-    lineage = lineage_store(ctx).dataset_lineage(args.namespace, args.name)
+    lineage = _dataset_records(lineage_reader(ctx), args.namespace, args.name)
     if lineage["dataset"] is None:
         raise NotFound(
             f"no dataset {args.name!r} in namespace {args.namespace!r}: a dataset appears once a merged run reads or "
@@ -236,9 +247,9 @@ def datasets_show(ctx: Context) -> Result:
 
 def datasets_columns(ctx: Context) -> Result:
     args = ctx.args
-    store = lineage_store(ctx)
-    upstream = [public(i) for i in store.column_lineage(args.namespace, args.name, args.field)]
-    downstream = [public(i) for i in store.column_downstream(args.namespace, args.name, args.field)]
+    reader = lineage_reader(ctx)
+    upstream = [public(i) for i in reader.field_inputs(args.namespace, args.name, args.field)]
+    downstream = [public(i) for i in reader.field_outputs(args.namespace, args.name, args.field)]
     data = {
         "namespace": args.namespace,
         "name": args.name,
@@ -261,7 +272,7 @@ def datasets_register(ctx: Context) -> Result:
     store = lineage_store(ctx)
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     store.register_dataset(args.namespace, args.name, now, by=args.by)
-    view = dataset_view(store.dataset_lineage(args.namespace, args.name))
+    view = dataset_view(_dataset_records(lineage_reader(ctx), args.namespace, args.name))
     return Result(view, [f"Registered dataset {args.namespace}/{args.name}: it is a full asset."])
 
 

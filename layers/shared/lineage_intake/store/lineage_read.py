@@ -13,7 +13,7 @@ from typing import Any
 
 from lineage_intake import keys
 from lineage_intake.store.dynamo import dynamo_errors, from_dynamodb, get_item, paginate, query_prefix
-from lineage_intake.store.lineage_items import DATASET_SK, JOB_SK, NAMESPACE_SK, NAMESPACES, RUN_SK
+from lineage_intake.store.lineage_items import AWAITING_START, DATASET_SK, JOB_SK, NAMESPACE_SK, NAMESPACES, RUN_SK
 
 
 @dataclass
@@ -142,6 +142,14 @@ class LineageReader:
 
     def run(self, namespace: str, job: str, run_id: str) -> dict[str, Any] | None:
         return get_item(self.dynamodb, self.table, keys.run_key(namespace, job, run_id), RUN_SK)
+
+    def run_children(self, namespace: str, job: str, run_id: str) -> list[dict[str, Any]]:
+        """The child links under a run (one Query of its partition)."""
+        return list(query_prefix(self.dynamodb, self.table, keys.run_key(namespace, job, run_id), "CHILD#"))
+
+    def awaiting_start(self, limit: int) -> list[dict[str, Any]]:
+        """Runs with a terminal event and no START yet, oldest first (sparse gsi2)."""
+        return list(query_prefix(self.dynamodb, self.table, AWAITING_START, "", index="gsi2", limit=limit))
 
     def runs_by_id(self, run_id: str) -> list[dict[str, Any]]:
         """Every run item with this runId (several jobs may reuse one): one Query of gsi3."""
