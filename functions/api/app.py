@@ -46,13 +46,13 @@ def _services() -> tuple[Catalog, GraphReader, EventsReader]:
     """Clients are created on first use, once per container, and passed into the services."""
     import boto3
     from botocore.config import Config
+    from lineage_intake.store.catalog import CatalogStore
     from lineage_intake.store.events import EventsStore
-    from lineage_intake.store.lineage_read import LineageReader
 
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
     dynamodb = boto3.client("dynamodb", config=config)
     s3 = cache(lambda: boto3.client("s3", config=config))
-    lineage = LineageReader(dynamodb, settings.lineage_table)
+    lineage = CatalogStore(dynamodb, settings.lineage_table)
     events = EventsStore(dynamodb, settings.events_table, settings.body_bucket, s3)
     return (
         Catalog(lineage, events),

@@ -48,6 +48,8 @@ def report(outcome: MergeOutcome) -> None:
     name = METRIC.get(outcome.status)
     if name:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    if outcome.start_missing and outcome.status == "merged":
+        metrics.add_metric(name="RunsMergedWithoutStart", unit=MetricUnit.Count, value=1)
     if outcome.lag_seconds is not None:
         metrics.add_metric(name="MergeLag", unit=MetricUnit.Seconds, value=outcome.lag_seconds)
 
@@ -57,6 +59,7 @@ def service() -> MergeService:
     """Clients are created on first use, once per container, and passed into the domain."""
     import boto3
     from botocore.config import Config
+    from lineage_intake.service.merge import SqsGraceQueue
     from lineage_intake.store.events import EventsStore
     from lineage_intake.store.lineage import LineageStore
 
@@ -64,7 +67,9 @@ def service() -> MergeService:
     dynamodb = boto3.client("dynamodb", config=config)
     s3 = cache(lambda: boto3.client("s3", config=config))
     events = EventsStore(dynamodb, settings.events_table, settings.body_bucket, s3)
-    return MergeService(events, LineageStore(dynamodb, settings.lineage_table), report)
+    lineage = LineageStore(dynamodb, settings.lineage_table, time_index=settings.time_index)
+    grace = SqsGraceQueue(boto3.client("sqs", config=config), settings.start_grace_queue_url)
+    return MergeService(events, lineage, report, grace)
 
 
 @tracer.capture_method

@@ -47,6 +47,10 @@ class IngestSettings(EventsSettings):
 
 class MergeSettings(EventsSettings):
     lineage_table: str = Field(alias="LINEAGE_TABLE", min_length=1)
+    #: The delay queue of START-less runs (DelaySeconds = the template's StartGraceSeconds); docs/merge.md.
+    start_grace_queue_url: str = Field(alias="START_GRACE_QUEUE_URL", min_length=1)
+    #: Write the run items' time index (gsi3) that the read API's /events and /stats read.
+    time_index: bool = Field(alias="LINEAGE_TIME_INDEX", default=True)
 
 
 class AuthorizerSettings(_Settings):
@@ -55,8 +59,9 @@ class AuthorizerSettings(_Settings):
     record_last_used: bool = Field(alias="TOKEN_LAST_USED_WRITES", default=False)
 
 
-class ReadSettings(MergeSettings):
+class ReadSettings(EventsSettings):
     """The read API reads what the merge writes (Lineage table) and the stored events (Events table, bucket)."""
 
+    lineage_table: str = Field(alias="LINEAGE_TABLE", min_length=1)
     #: Default of ``lineageWindowDays``: job edges last seen within it are in the graph (docs/read-api.md).
     lineage_window_days: int = Field(alias="LINEAGE_WINDOW_DAYS", default=30, ge=1, le=3650)

@@ -60,8 +60,10 @@ def dataset_key(namespace: str, name: str) -> str:
     return f"D#{digest(namespace, name)}"
 
 
-def run_key(namespace: str, job: str, run_id: str) -> str:
-    return f"R#{digest(namespace, job, run_id)}"
+def run_key(run_id: str) -> str:
+    """The Lineage-table partition of a runId (normalized): the runs of every job that uses it, their
+    checkpoints and their child links (docs/merge.md)."""
+    return f"R#{digest(run_id)}"
 
 
 def field_key(namespace: str, name: str, field: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from lineage_intake import facets
@@ -22,6 +23,7 @@ from lineage_intake.lineage import (
     Ref,
     RunRef,
     Source,
+    content_hash,
     normalize_run_id,
 )
 from lineage_intake.models import TERMINAL_STATES
@@ -95,7 +97,9 @@ class _Fold:
         self.outputs: dict[Ref, _DatasetState] = {}
         self.dataset_facets: dict[str, Any] = {}
         self.dataset_ref: Ref | None = None
+        self.event_types: dict[str, int] = {}
         self._instant: list[StoredEvent] = []
+        self.boundary: str | None = None  # set when resumed from a checkpoint
 
     def add(self, event: StoredEvent) -> None:
         if self._instant and event.event_time != self._instant[0].event_time:
@@ -120,6 +124,8 @@ class _Fold:
         self.last_time = event.event_time
         self.producer = facets.text(body.get("producer")) or self.producer
         event_type = event.event_type or facets.text(body.get("eventType"))
+        type_name = event_type if event_type in LIFECYCLE_RANK else "OTHER"
+        self.event_types[type_name] = self.event_types.get(type_name, 0) + 1
         if event_type == "START" and self.start_time is None:
             self.start_time = event.event_time
         if event_type in TERMINAL_STATES:
@@ -162,16 +168,85 @@ class _Fold:
         """Grows with every stored event: a merge that read more events has a greater version."""
         return f"{self.count:010d}#{self.last_key[0]}#{self.last_key[1]}"
 
+    # ------------------------------------------------------------------ checkpoints (incremental merge)
+    _SCALARS = ("count", "first_time", "last_time", "producer", "run_id", "start_time")
 
-def _fold(events: Iterable[StoredEvent]) -> _Fold:
-    fold = _Fold()
+    def checkpoint(self) -> Checkpoint | None:
+        """The state of every event before the instant still buffered, and where the next merge resumes.
+
+        The buffered instant is left out, so a later event of that same eventTime is still folded in lifecycle
+        order: the next merge re-reads the events from ``boundary`` (that instant) on. None before any instant
+        is complete.
+        """
+        if not self._instant or self.count == 0:
+            return None
+
+        def datasets(target: Mapping[Ref, _DatasetState]) -> list[list[Any]]:
+            return [[r.namespace, r.name, dict(s.facets), dict(s.extra)] for r, s in sorted(target.items())]
+
+        state = {name: getattr(self, name) for name in self._SCALARS}
+        state |= {
+            "last_key": list(self.last_key),
+            "job_ref": [self.job_ref.namespace, self.job_ref.name] if self.job_ref else None,
+            "dataset_ref": [self.dataset_ref.namespace, self.dataset_ref.name] if self.dataset_ref else None,
+            "terminal": list(self.terminal) if self.terminal else None,
+            # copies: the maps are folded further (top-level keys only) after the snapshot
+            "run_facets": dict(self.run_facets),
+            "job_facets": dict(self.job_facets),
+            "dataset_facets": dict(self.dataset_facets),
+            "inputs": datasets(self.inputs),
+            "outputs": datasets(self.outputs),
+            "event_types": dict(self.event_types),
+        }
+        return Checkpoint(boundary=self._instant[0].event_time, state=state)
+
+    @classmethod
+    def resume(cls, checkpoint: Checkpoint | None) -> _Fold:
+        fold = cls()
+        if checkpoint is None:
+            return fold
+        state = checkpoint.state
+        for name in cls._SCALARS:
+            setattr(fold, name, state[name])
+        fold.last_key = (state["last_key"][0], state["last_key"][1])
+        fold.job_ref = Ref(*state["job_ref"]) if state["job_ref"] else None
+        fold.dataset_ref = Ref(*state["dataset_ref"]) if state["dataset_ref"] else None
+        fold.terminal = (state["terminal"][0], state["terminal"][1]) if state["terminal"] else None
+        fold.run_facets, fold.job_facets = dict(state["run_facets"]), dict(state["job_facets"])
+        fold.dataset_facets = dict(state["dataset_facets"])
+        fold.event_types = dict(state["event_types"])
+        for target, entries in ((fold.inputs, state["inputs"]), (fold.outputs, state["outputs"])):
+            for namespace, name, dataset_facets, extra in entries:
+                target[Ref(namespace, name)] = _DatasetState(dict(dataset_facets), dict(extra))
+        fold.boundary = checkpoint.boundary
+        return fold
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The fold state of a run's events before ``boundary`` (an eventTime): a merge that resumes from it reads
+    only the events with ``sk >= boundary``, so the work per event stays constant (docs/merge.md)."""
+
+    boundary: str
+    state: Mapping[str, Any]
+
+
+def fold_events(events: Iterable[StoredEvent], resume: Checkpoint | None = None) -> tuple[_Fold, Checkpoint | None]:
+    fold = _Fold.resume(resume)
     for event in events:
+        if resume is not None and event.event_time < resume.boundary:
+            raise UnorderedEvents(f"event at {event.event_time} is before the checkpoint at {resume.boundary}")
         fold.add(event)
+    checkpoint = fold.checkpoint()
     fold.finish()
-    return fold
+    return fold, checkpoint
 
 
 # ---------------------------------------------------------------------------------------------- runs
+#: Characters of an error message kept on the run item; the whole facet (stack trace too) stays in the events.
+ERROR_MESSAGE_CHARS = 500
+
+
 @dataclass(frozen=True)
 class MergedRun:
     """The merged lineage of one run, and the records derived from it."""
@@ -203,6 +278,10 @@ class MergedRun:
     sql: Mapping[str, Any] | None
     description: str | None
     datasets: tuple[DatasetView, ...]
+    start_missing: bool = False
+    event_types: Mapping[str, int] = field(default_factory=dict)
+    #: Where the next merge of this run may resume (None: re-read from the first event); not part of the result.
+    checkpoint: Checkpoint | None = field(default=None, compare=False, repr=False)
 
     @property
     def job_ref(self) -> Ref:
@@ -212,6 +291,11 @@ class MergedRun:
     def builds_lineage(self) -> bool:
         """Job, dataset and edge records are written for merged and streaming runs only."""
         return self.status in ("merged", "streaming")
+
+    @property
+    def has_lineage(self) -> bool:
+        """A run that reports no dataset never changes its job's lineage (a FAIL before planning, for one)."""
+        return bool(self.inputs or self.outputs)
 
     @property
     def terminal_time(self) -> str | None:
@@ -228,12 +312,19 @@ class MergedRun:
         return f"{self.sort_time}#{self.run_id}"
 
     @property
-    def shared_version(self) -> str:
-        """Version of the records that many runs write (job, datasets): latest run first, then latest merge."""
-        return f"{self.order}#{self.merge_version}"
+    def duration_ms(self) -> int | None:
+        if self.end_time is None or self.status not in ("merged",):
+            return None
+        return max(0, round((_epoch(self.end_time) - _epoch(self.sort_time)) * 1000))
 
     def run_content(self) -> dict[str, Any]:
-        """The run record (without keys, versions and merge time)."""
+        """The run item's summary (without keys, versions and merge time): small, see docs/merge.md."""
+        error = None
+        if self.error_message:
+            error = {
+                "message": str(self.error_message.get("message") or "")[:ERROR_MESSAGE_CHARS],
+                "programmingLanguage": self.error_message.get("programmingLanguage"),
+            }
         content: dict[str, Any] = {
             "namespace": self.namespace,
             "job": self.job,
@@ -241,43 +332,48 @@ class MergedRun:
             "state": self.state,
             "startTime": self.start_time,
             "endTime": self.end_time,
+            "firstEventTime": self.first_event_time,
             "lastEventTime": self.last_event_time,
-            "producer": self.producer,
+            "durationMs": self.duration_ms,
+            "eventCount": self.event_count,
+            "eventTypes": dict(self.event_types),
+            "hasLineage": self.has_lineage,
+            "startMissing": True if self.start_missing else None,
             "integration": self.integration,
             "processingType": self.processing_type,
             "jobType": self.job_type,
             "parent": self.parent.as_dict() if self.parent else None,
-            "root": self.root.as_dict() if self.root else None,
+            "root": self.root.as_dict() if self.root and self.root != self.parent else None,
             "inputs": [r.as_dict() for r in self.inputs],
             "outputs": [r.as_dict() for r in self.outputs],
-            "columnLineage": [dict(c) for c in self.column_lineage],
-            "datasetLineage": [dict(d) for d in self.dataset_lineage],
-            "errorMessage": dict(self.error_message) if self.error_message else None,
+            "errorMessage": error,
             "nominalTime": dict(self.nominal_time) if self.nominal_time else None,
-            "facets": list(self.run_facet_names),
-            "eventCount": self.event_count,
         }
-        return content
+        return {k: v for k, v in content.items() if v is not None}
 
     def job_content(self) -> dict[str, Any]:
-        """The job's section written by its latest run: integration, latest run, current inputs and outputs."""
+        """What the run says of its job besides lineage: kept on the job item while this run owns its lineage."""
         parent_job = Ref(self.parent.namespace, self.parent.job) if self.parent else None
         return {
             "integration": self.integration,
             "processingType": self.processing_type,
             "jobType": self.job_type,
-            "latestRun": {
-                "runId": self.run_id,
-                "state": self.state,
-                "startTime": self.start_time,
-                "endTime": self.end_time,
-            },
-            "inputs": [r.as_dict() for r in self.inputs],
-            "outputs": [r.as_dict() for r in self.outputs],
             "parentJob": parent_job.as_dict() if parent_job else None,
             "sql": dict(self.sql) if self.sql else None,
             "description": self.description,
         }
+
+    def lineage_digest(self) -> str:
+        """Digest of everything the job's lineage records hold from this run: edges, each dataset's schema and
+        symlinks, column lineage, job content. Equal digest: nothing to write but the run item."""
+        return content_hash(
+            [
+                self.job_content(),
+                [e.content() for e in self.edges()],
+                [[v.ref.as_dict(), v.fields, v.symlinks] for v in self.datasets],
+                [c.content() for c in self.column_edges()],
+            ]
+        )
 
     def edges(self) -> list[Edge]:
         job = self.job_ref
@@ -286,21 +382,9 @@ class MergedRun:
     def column_edges(self) -> list[ColumnEdge]:
         return column_edges_from(self.job_ref, self.column_lineage, "run")
 
-    def dataset_parts(self, view: DatasetView) -> dict[str, dict[str, Any]]:
-        """What this run says of a dataset, in parts that each keep the latest run that said it: ``lineage``
-        (the last run that read or wrote it), ``fields`` and ``symlinks`` (only when the run reported them, so
-        that a run without a schema facet does not erase the schema another run reported)."""
-        parts: dict[str, dict[str, Any]] = {
-            "lineage": {
-                "lastRun": {"namespace": self.namespace, "job": self.job, "runId": self.run_id},
-                "lastSeen": self.sort_time,
-            }
-        }
-        if view.fields is not None:
-            parts["fields"] = {"fields": [dict(f) for f in view.fields]}
-        if view.symlinks is not None:
-            parts["symlinks"] = {"symlinks": [dict(s) for s in view.symlinks]}
-        return parts
+
+def _epoch(stamp: str) -> float:
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
 
 def column_edges_from(job: Ref, column_lineage: Iterable[Mapping[str, Any]], source: Source) -> list[ColumnEdge]:
@@ -322,10 +406,13 @@ def column_edges_from(job: Ref, column_lineage: Iterable[Mapping[str, Any]], sou
     return edges
 
 
-def _dataset_views(inputs: Mapping[Ref, _DatasetState], outputs: Mapping[Ref, _DatasetState]) -> list[DatasetView]:
-    """One view per dataset; what the run says of it as an output wins over what it says as an input."""
+def dataset_views(
+    inputs: Mapping[Ref, _DatasetState], outputs: Mapping[Ref, _DatasetState], named: Iterable[Ref] = ()
+) -> list[DatasetView]:
+    """One view per dataset; what the run says of it as an output wins over what it says as an input.
+    ``named``: datasets only column lineage names (no facets: partial datasets without a schema)."""
     views = []
-    for ref in sorted(set(inputs) | set(outputs)):
+    for ref in sorted(set(inputs) | set(outputs) | set(named)):
         fields = symlinks = None
         for state in (inputs.get(ref), outputs.get(ref)):
             if state is None:
@@ -336,16 +423,35 @@ def _dataset_views(inputs: Mapping[Ref, _DatasetState], outputs: Mapping[Ref, _D
     return views
 
 
-def merge_run(events: Iterable[StoredEvent]) -> MergedRun | None:
-    """Fold the events of one run (in sort-key order) into its merged lineage; None when there are none."""
-    fold = _fold(events)
+def _column_datasets(column_lineage: Iterable[Mapping[str, Any]]) -> set[Ref]:
+    """The datasets that column lineage names as inputs: each one is a dataset the run reads."""
+    return {Ref(i["namespace"], i["name"]) for entry in column_lineage for i in entry["inputs"]}
+
+
+def merge_run(
+    events: Iterable[StoredEvent], *, resume: Checkpoint | None = None, grace_expired: bool = False
+) -> MergedRun | None:
+    """Fold the events of one run (in sort-key order) into its merged lineage; None when there are none.
+
+    ``resume``: the checkpoint of an earlier merge, ``events`` then start at its boundary (incremental merge).
+    ``grace_expired``: the run's START grace period is over, so a terminal event without START merges the run
+    from what it has (``startMissing``).
+    """
+    fold, checkpoint = fold_events(events, resume)
     if fold.count == 0 or fold.job_ref is None or fold.run_id is None:
         return None
     integration, processing_type, job_type = facets.job_type(fold.job_facets)
+    start_missing = False
+    merge_version = fold.merge_version
     if fold.terminal is not None:
         terminal_type, terminal_time = fold.terminal
-        status: Status = "merged" if fold.start_time else "awaiting_start"
-        state = terminal_type if fold.start_time else "AWAITING_START"
+        if fold.start_time or grace_expired:
+            status: Status = "merged"
+            state = terminal_type
+            start_missing = fold.start_time is None
+            merge_version += "#G" if start_missing else ""
+        else:
+            status, state = "awaiting_start", "AWAITING_START"
         end_time: str | None = terminal_time
     elif (processing_type or "").upper() == "STREAMING":
         status, state, end_time = "streaming", "RUNNING", None
@@ -356,6 +462,7 @@ def merge_run(events: Iterable[StoredEvent]) -> MergedRun | None:
     dataset_lineage = [
         d for ref in sorted(fold.outputs) if (d := facets.dataset_lineage(ref, fold.outputs[ref].facets)) is not None
     ]
+    named = _column_datasets([*column_lineage, *dataset_lineage]) - set(fold.inputs) - set(fold.outputs)
     assert fold.first_time is not None and fold.last_time is not None
     return MergedRun(
         namespace=fold.job_ref.namespace,
@@ -368,14 +475,14 @@ def merge_run(events: Iterable[StoredEvent]) -> MergedRun | None:
         first_event_time=fold.first_time,
         last_event_time=fold.last_time,
         event_count=fold.count,
-        merge_version=fold.merge_version,
+        merge_version=merge_version,
         producer=fold.producer,
         integration=integration,
         processing_type=processing_type,
         job_type=job_type,
         parent=parent,
         root=root,
-        inputs=tuple(sorted(fold.inputs)),
+        inputs=tuple(sorted(set(fold.inputs) | named)),
         outputs=tuple(sorted(fold.outputs)),
         column_lineage=tuple(column_lineage),
         dataset_lineage=tuple(dataset_lineage),
@@ -384,113 +491,10 @@ def merge_run(events: Iterable[StoredEvent]) -> MergedRun | None:
         run_facet_names=tuple(sorted(fold.run_facets)),
         sql=facets.sql(fold.job_facets),
         description=facets.description(fold.job_facets),
-        datasets=tuple(_dataset_views(fold.inputs, fold.outputs)),
-    )
-
-
-# ---------------------------------------------------------------------------------------------- static
-@dataclass(frozen=True)
-class JobDefinition:
-    """A job as its JobEvents define it (static lineage: no run)."""
-
-    ref: Ref
-    version: str
-    event_count: int
-    defined_at: str
-    integration: str | None
-    processing_type: str | None
-    job_type: str | None
-    inputs: tuple[Ref, ...]
-    outputs: tuple[Ref, ...]
-    sql: Mapping[str, Any] | None
-    description: str | None
-    facet_names: tuple[str, ...]
-    column_lineage: tuple[Mapping[str, Any], ...]
-    datasets: tuple[DatasetView, ...]
-
-    def content(self) -> dict[str, Any]:
-        return {
-            "definedIntegration": self.integration,
-            "definedProcessingType": self.processing_type,
-            "definedJobType": self.job_type,
-            "definedInputs": [r.as_dict() for r in self.inputs],
-            "definedOutputs": [r.as_dict() for r in self.outputs],
-            "definedSql": dict(self.sql) if self.sql else None,
-            "definedDescription": self.description,
-            "definedFacets": list(self.facet_names),
-            "definedAt": self.defined_at,
-        }
-
-    def edges(self) -> list[Edge]:
-        return [Edge(self.ref, d, "IN", "static") for d in self.inputs] + [
-            Edge(self.ref, d, "OUT", "static") for d in self.outputs
-        ]
-
-    def column_edges(self) -> list[ColumnEdge]:
-        return column_edges_from(self.ref, self.column_lineage, "static")
-
-
-def merge_job_events(events: Iterable[StoredEvent]) -> JobDefinition | None:
-    fold = _fold(events)
-    if fold.count == 0 or fold.job_ref is None or fold.last_time is None:
-        return None
-    integration, processing_type, job_type = facets.job_type(fold.job_facets)
-    return JobDefinition(
-        ref=fold.job_ref,
-        version=fold.merge_version,
-        event_count=fold.count,
-        defined_at=fold.last_time,
-        integration=integration,
-        processing_type=processing_type,
-        job_type=job_type,
-        inputs=tuple(sorted(fold.inputs)),
-        outputs=tuple(sorted(fold.outputs)),
-        sql=facets.sql(fold.job_facets),
-        description=facets.description(fold.job_facets),
-        facet_names=tuple(sorted(fold.job_facets)),
-        column_lineage=tuple(
-            c for ref in sorted(fold.outputs) for c in facets.column_lineage(ref, fold.outputs[ref].facets)
-        ),
-        datasets=tuple(_dataset_views(fold.inputs, fold.outputs)),
-    )
-
-
-@dataclass(frozen=True)
-class DatasetDefinition:
-    """A dataset as its DatasetEvents define it: it makes the dataset a full (not partial) asset."""
-
-    ref: Ref
-    version: str
-    event_count: int
-    defined_at: str
-    fields: tuple[Mapping[str, Any], ...] | None
-    symlinks: tuple[Mapping[str, Any], ...] | None
-    description: str | None
-    facet_names: tuple[str, ...]
-
-    def content(self) -> dict[str, Any]:
-        return {
-            "definedFields": [dict(f) for f in self.fields] if self.fields is not None else None,
-            "definedSymlinks": [dict(s) for s in self.symlinks] if self.symlinks is not None else None,
-            "definedDescription": self.description,
-            "definedFacets": list(self.facet_names),
-            "definedAt": self.defined_at,
-        }
-
-
-def merge_dataset_events(events: Iterable[StoredEvent]) -> DatasetDefinition | None:
-    fold = _fold(events)
-    if fold.count == 0 or fold.dataset_ref is None or fold.last_time is None:
-        return None
-    return DatasetDefinition(
-        ref=fold.dataset_ref,
-        version=fold.merge_version,
-        event_count=fold.count,
-        defined_at=fold.last_time,
-        fields=facets.schema_fields(fold.dataset_facets),
-        symlinks=facets.symlinks(fold.dataset_facets),
-        description=facets.description(fold.dataset_facets),
-        facet_names=tuple(sorted(fold.dataset_facets)),
+        datasets=tuple(dataset_views(fold.inputs, fold.outputs, named)),
+        start_missing=start_missing,
+        event_types=dict(sorted(fold.event_types.items())),
+        checkpoint=checkpoint,
     )
 
 

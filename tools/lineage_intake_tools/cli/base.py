@@ -44,6 +44,7 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "events_table": ("EventsTableName", "LINEAGE_EVENTS_TABLE"),
     "lineage_table": ("LineageTableName", "LINEAGE_LINEAGE_TABLE"),
     "body_bucket": ("BodyBucketName", "LINEAGE_BODY_BUCKET"),
+    "start_grace_queue": ("StartGraceQueueUrl", "LINEAGE_START_GRACE_QUEUE_URL"),
 }
 
 

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lineage_intake.errors import DomainError
 from lineage_intake.lineage import normalize_run_id
+from lineage_intake.merge import MergedRun
 from lineage_intake.store.lineage import LineageStore
-from lineage_intake.store.lineage_read import LineageReader
+
+if TYPE_CHECKING:
+    from lineage_intake.service.merge import MergeService
 
 from lineage_intake_tools.cli.base import Context, Result, Subparsers, add_command, add_group, table
 
@@ -34,6 +37,9 @@ _INTERNAL = frozenset(
         "gsi1sk",
         "gsi2pk",
         "gsi2sk",
+        "gsi3pk",
+        "gsi3sk",
+        "eventsPk",
         "type",
         "contentHash",
         "mergeVersion",
@@ -42,6 +48,9 @@ _INTERNAL = frozenset(
         "staticVersion",
         "staticHash",
         "lineageVersion",
+        "lineageDigest",
+        "schemaVersion",
+        "schemaDigest",
         "lineageHash",
         "fieldsVersion",
         "fieldsHash",
@@ -64,23 +73,30 @@ def lineage_store(ctx: Context) -> LineageStore:
     return LineageStore(ctx.dynamodb, ctx.resources.require("lineage_table"))
 
 
-def lineage_reader(ctx: Context) -> LineageReader:
-    """The read API's reader: the CLI's reads go through the same code as ``GET /api/v1/...``."""
-    return LineageReader(ctx.dynamodb, ctx.resources.require("lineage_table"))
-
-
-def _dataset_records(reader: LineageReader, namespace: str, name: str) -> dict[str, Any]:
-    records = reader.dataset(namespace, name)
-    return {"dataset": records.dataset, "upstream": records.upstream, "downstream": records.downstream}
-
-
 def public(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k not in _INTERNAL}
 
 
 # ---------------------------------------------------------------------------------------------- views
-def run_view(item: Mapping[str, Any], children: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
-    """A merged run for people and scripts: every documented key is present (null or empty when unknown)."""
+def run_view(
+    item: Mapping[str, Any],
+    children: Sequence[Mapping[str, Any]] | None = None,
+    folded: MergedRun | None = None,
+) -> dict[str, Any]:
+    """A merged run for people and scripts: every documented key is present (null or empty when unknown).
+
+    ``folded``: the run folded from its events, for what the run item leaves in the Events table (facets,
+    column and dataset-level lineage, the full error message)."""
+    details: dict[str, Any] = {}
+    if folded is not None:
+        details = {
+            "producer": folded.producer,
+            "columnLineage": [dict(c) for c in folded.column_lineage],
+            "datasetLineage": [dict(d) for d in folded.dataset_lineage],
+            "facets": list(folded.run_facet_names),
+            "errorMessage": dict(folded.error_message) if folded.error_message else None,
+        }
+    item = {**item, **{k: v for k, v in details.items() if v is not None}}
     view: dict[str, Any] = {
         "namespace": item.get("namespace"),
         "job": item.get("job"),
@@ -102,6 +118,7 @@ def run_view(item: Mapping[str, Any], children: Sequence[Mapping[str, Any]] | No
         "nominalTime": item.get("nominalTime"),
         "facets": list(item.get("facets") or []),
         "eventCount": item.get("eventCount"),
+        "startMissing": bool(item.get("startMissing", False)),
         "mergedAt": item.get("mergedAt"),
         "placeholder": bool(item.get("placeholder", False)),
     }
@@ -119,9 +136,13 @@ def dataset_view(lineage: Mapping[str, Any]) -> dict[str, Any]:
     """A dataset with its upstream (writing) and downstream (reading) jobs, from one index query."""
     item = lineage["dataset"] or {}
 
-    def jobs(edges: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def jobs(edges: list[Mapping[str, Any]], current: bool = True) -> list[dict[str, Any]]:
+        """Jobs by name; ``current``: the edges of their latest runs with datasets (and static edges), else the
+        history edges (reported by an earlier run only)."""
         by_job: dict[tuple[str, str], dict[str, Any]] = {}
         for edge in edges:
+            if bool(edge.get("current", True)) != current:
+                continue
             job = edge.get("job") or {}
             key = (str(job.get("namespace")), str(job.get("name")))
             entry = by_job.setdefault(key, {"namespace": key[0], "name": key[1], "sources": []})
@@ -139,10 +160,10 @@ def dataset_view(lineage: Mapping[str, Any]) -> dict[str, Any]:
         "fields": list(defined if defined is not None else item.get("fields") or []),
         "symlinks": list(item.get("definedSymlinks") or item.get("symlinks") or []),
         "description": item.get("definedDescription"),
-        "lastRun": item.get("lastRun"),
-        "lastSeen": item.get("lastSeen"),
         "upstream": jobs(lineage["upstream"]),
         "downstream": jobs(lineage["downstream"]),
+        "formerUpstream": jobs(lineage["upstream"], current=False),
+        "formerDownstream": jobs(lineage["downstream"], current=False),
     }
 
 
@@ -154,15 +175,19 @@ def _names(refs: list[Mapping[str, Any]]) -> str:
 def runs_show(ctx: Context) -> Result:
     args = ctx.args
     run_id = normalize_run_id(args.run_id)
-    reader = lineage_reader(ctx)
-    item = reader.run(args.namespace, args.job, run_id)
+    store = lineage_store(ctx)
+    item = store.get_run(args.namespace, args.job, run_id)
     if item is None:
         raise NotFound(
             f"no merged run {run_id} of job {args.job!r} in namespace {args.namespace!r}: a run is merged once its "
             "terminal event is stored (or, for a streaming job, its START); check the names, or "
             "`lineage-intake runs list` for the job's runs"
         )
-    view = run_view(item, reader.run_children(args.namespace, args.job, run_id))
+    view = run_view(
+        item,
+        store.run_children(args.namespace, args.job, run_id),
+        merge_service(ctx).fold_run(args.namespace, args.job, run_id),
+    )
     lines = [
         f"Run {view['runId']} of {view['namespace']}/{view['job']}: {view['state']}",
         f"  started {view['startTime'] or '-'}, ended {view['endTime'] or '-'}, {view['eventCount'] or 0} event(s)",
@@ -186,7 +211,7 @@ def runs_show(ctx: Context) -> Result:
 
 def runs_list(ctx: Context) -> Result:
     args = ctx.args
-    items = lineage_reader(ctx).runs(args.namespace, args.job, limit=args.limit)
+    items = lineage_store(ctx).list_runs(args.namespace, args.job, limit=args.limit)
     views = [run_view(i) for i in items]
     rows = [(str(v["runId"]), str(v["state"]), str(v["startTime"] or "-"), str(v["endTime"] or "-")) for v in views]
     lines = table(rows, ("RUN ID", "STATE", "STARTED", "ENDED")) if rows else ["No merged runs."]
@@ -194,7 +219,7 @@ def runs_list(ctx: Context) -> Result:
 
 
 def runs_awaiting(ctx: Context) -> Result:
-    items = lineage_reader(ctx).awaiting_start(limit=ctx.args.limit)
+    items = lineage_store(ctx).list_awaiting_start(limit=ctx.args.limit)
     views = [run_view(i) for i in items]
     rows = [(str(v["namespace"]), str(v["job"]), str(v["runId"]), str(v["endTime"])) for v in views]
     header = ("NAMESPACE", "JOB", "RUN ID", "TERMINAL EVENT AT")
@@ -202,19 +227,35 @@ def runs_awaiting(ctx: Context) -> Result:
     return Result(views, lines)
 
 
-def runs_merge(ctx: Context) -> Result:
-    """Merge one run again from its stored events, as the stream consumer would."""
-    from lineage_intake.service.merge import MergeOutcome, MergeService
+def merge_service(ctx: Context, outcomes: list[Any] | None = None) -> MergeService:
+    """The merge use case on the stack's tables (``runs merge``; ``runs show`` folds a run's events with it)."""
+    from lineage_intake.service.merge import MergeService, SqsGraceQueue
     from lineage_intake.store.events import EventsStore
 
-    outcomes: list[MergeOutcome] = []
     events = EventsStore(
         ctx.dynamodb,
         ctx.resources.require("events_table"),
         ctx.resources.require("body_bucket"),
         lambda: ctx.client("s3"),
     )
-    service = MergeService(events, lineage_store(ctx), outcomes.append)
+
+    class Grace:
+        """The stack's StartGraceQueue, looked up only if the merge finds a run newly waiting for its START."""
+
+        def send(self, namespace: str, job: str, run_id: str, /) -> None:
+            queue = SqsGraceQueue(ctx.client("sqs"), ctx.resources.require("start_grace_queue"))
+            queue.send(namespace, job, run_id)
+
+    report = outcomes.append if outcomes is not None else (lambda _outcome: None)
+    return MergeService(events, lineage_store(ctx), report, Grace())
+
+
+def runs_merge(ctx: Context) -> Result:
+    """Merge one run again from its stored events, as the stream consumer would."""
+    from lineage_intake.service.merge import MergeOutcome
+
+    outcomes: list[MergeOutcome] = []
+    service = merge_service(ctx, outcomes)
     args = ctx.args
     outcome = service.merge_run(args.namespace, args.job, normalize_run_id(args.run_id))
     fields = outcome.log_fields()
@@ -228,7 +269,7 @@ def runs_merge(ctx: Context) -> Result:
 # ---------------------------------------------------------------------------------------------- datasets
 def datasets_show(ctx: Context) -> Result:
     args = ctx.args
-    lineage = _dataset_records(lineage_reader(ctx), args.namespace, args.name)
+    lineage = lineage_store(ctx).dataset_lineage(args.namespace, args.name)
     if lineage["dataset"] is None:
         raise NotFound(
             f"no dataset {args.name!r} in namespace {args.namespace!r}: a dataset appears once a merged run reads or "
@@ -247,9 +288,9 @@ def datasets_show(ctx: Context) -> Result:
 
 def datasets_columns(ctx: Context) -> Result:
     args = ctx.args
-    reader = lineage_reader(ctx)
-    upstream = [public(i) for i in reader.field_inputs(args.namespace, args.name, args.field)]
-    downstream = [public(i) for i in reader.field_outputs(args.namespace, args.name, args.field)]
+    store = lineage_store(ctx)
+    upstream = [public(i) for i in store.column_lineage(args.namespace, args.name, args.field)]
+    downstream = [public(i) for i in store.column_downstream(args.namespace, args.name, args.field)]
     data = {
         "namespace": args.namespace,
         "name": args.name,
@@ -272,7 +313,7 @@ def datasets_register(ctx: Context) -> Result:
     store = lineage_store(ctx)
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     store.register_dataset(args.namespace, args.name, now, by=args.by)
-    view = dataset_view(_dataset_records(lineage_reader(ctx), args.namespace, args.name))
+    view = dataset_view(store.dataset_lineage(args.namespace, args.name))
     return Result(view, [f"Registered dataset {args.namespace}/{args.name}: it is a full asset."])
 
 

@@ -1,14 +1,18 @@
 """The merge use case: one Events-table stream record in, the lineage records of its run (or job, or dataset) out.
 
-- A RUN record re-reads the run's whole partition (one paged, consistent Query; S3 only for offloaded bodies),
-  folds it with ``merge.merge_run`` and writes the result with ``LineageStore.write_run``. Because the merge
-  always starts from every stored event, the result does not depend on the order events arrived in, and a
-  duplicate (which never produces a second item nor a second stream record) cannot count twice.
+- A RUN record reads the run's stored state (run item and checkpoint, one Query), then the run's events from
+  the checkpoint on (one paged, consistent Query; S3 only for offloaded bodies), folds them with
+  ``merge.merge_run`` and writes the result with ``LineageStore.write_run``. The checkpoint holds the fold of
+  every earlier event, so the result is that of a full re-read: it does not depend on the order events arrived
+  in, and a duplicate (never stored twice, so no second stream record) cannot count twice. A record whose event
+  sorts before the checkpoint re-reads the run whole.
+- A terminal event without START: the run waits (``awaiting_start``) and is sent to the ``GraceQueue``; its
+  message (``handle_grace``, after StartGraceSeconds) merges it from what it has (``startMissing``).
 - A DATASET or JOB record folds that partition of static events into the dataset or job definition.
 - The NewImage is parsed with ``EventImage`` (pydantic); a record it refuses is ``MalformedRecord``.
 - Within one stream batch (a ``Batch``, created per invocation and passed in), the first record of a partition
-  merges it; later records of the same partition are ``coalesced``: their events were stored before the batch
-  was read, so the merge has seen them.
+  merges it; later records of the same partition are ``coalesced`` (their events were stored before the batch
+  was read, so the merge has seen them) unless they sort before where that merge started reading.
 
 The service never imports Powertools: the handler gives it a ``Reporter`` that turns each ``MergeOutcome`` into
 one log line and its metrics. A failure is reported (outcome ``failed``) and re-raised, so that the handler's
@@ -34,10 +38,10 @@ from lineage_intake.lineage import normalize_run_id
 from lineage_intake.merge import (
     MergedRun,
     StoredEvent,
-    merge_dataset_events,
-    merge_job_events,
     merge_run,
 )
+from lineage_intake.static_lineage import merge_dataset_events, merge_job_events
+from lineage_intake.store.dynamo import dynamo_errors
 from lineage_intake.store.events import EventsStore
 from lineage_intake.store.lineage import LineageStore, WriteResult
 
@@ -94,9 +98,50 @@ class EventImage(BaseModel):
 
 @dataclass
 class Batch:
-    """One stream batch: the partitions already merged in it, whose later records are coalesced."""
+    """One stream batch: the partitions already merged in it, each with the eventTime its merge read from
+    (``""``: every event). A later record of the partition at or after it is coalesced; one before it (a late
+    event that sorts before the checkpoint) merges the run again, in full."""
 
-    merged: set[str] = field(default_factory=set)
+    merged: dict[str, str] = field(default_factory=dict)
+
+
+class GraceQueue(Protocol):
+    """Where a run that waits for its START is sent, to be merged from what it has after the grace period."""
+
+    def send(self, namespace: str, job: str, run_id: str, /) -> None: ...
+
+
+class SqsGraceQueue:
+    """The template's ``StartGraceQueue``: an SQS queue whose DelaySeconds is the grace period."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+
+    def send(self, namespace: str, job: str, run_id: str, /) -> None:
+        body = json.dumps({"namespace": namespace, "job": job, "runId": run_id}, separators=(",", ":"))
+        with dynamo_errors():  # SQS errors share the codes and the translation
+            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
+
+
+class GraceMessage(BaseModel):
+    """The body of a StartGraceQueue message."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    namespace: StrictStr = Field(min_length=1)
+    job: StrictStr = Field(min_length=1)
+    runId: StrictStr = Field(min_length=1)
+
+    @classmethod
+    def parse(cls, body: str) -> GraceMessage:
+        try:
+            return cls.model_validate_json(body)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors(include_url=False)
+            )
+            raise MalformedRecord(f"the grace message is not a run: {problems}") from exc
 
 
 @dataclass
@@ -128,12 +173,16 @@ class MergeOutcome:
     deleted: int = 0
     skipped_newer: int = 0
     latest_run: bool | None = None
+    start_missing: bool = False
+    lineage_changed: bool = False
     lag_seconds: float | None = None
     duration_ms: float = 0.0
     reason: str | None = None
     message: str | None = None
     retriable: bool = False
     error: Exception | None = field(default=None, repr=False, compare=False)
+    #: The eventTime the merge read the run's events from ("" = all): coalescing in the batch depends on it.
+    read_from: str = field(default="", repr=False, compare=False)
 
     def log_fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = {
@@ -157,6 +206,8 @@ class MergeOutcome:
             "recordsDeleted": self.deleted,
             "recordsSkippedNewer": self.skipped_newer,
             "latestRun": self.latest_run,
+            "startMissing": self.start_missing or None,
+            "lineageChanged": self.lineage_changed or None,
             "mergeLagSeconds": round(self.lag_seconds, 3) if self.lag_seconds is not None else None,
             "durationMs": round(self.duration_ms, 1),
             "reason": self.reason,
@@ -173,6 +224,7 @@ class MergeOutcome:
         self.skipped_newer = written.skipped_newer
         self.latest_run = written.latest_run
         self.previous_state = written.previous_state
+        self.lineage_changed = written.lineage_changed
 
 
 class Reporter(Protocol):
@@ -194,11 +246,13 @@ class MergeService:
         events: EventsStore,
         lineage: LineageStore,
         report: Reporter,
+        grace: GraceQueue,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.events = events
         self.lineage = lineage
         self.report = report
+        self.grace = grace
         self.clock = clock
 
     # ------------------------------------------------------------------ stream records
@@ -227,15 +281,18 @@ class MergeService:
             return MergeOutcome(status="ignored", kind=kind, reason=f"{event_name} records change no lineage")
         image = EventImage.parse(raw)
         pk = image.pk
-        if pk in batch.merged:
+        trigger_time = image.eventTime or ""
+        if pk in batch.merged and trigger_time >= batch.merged[pk]:
             return MergeOutcome(status="coalesced", kind=image.kind)
+        read_from = ""
         namespace = image.namespace
         if image.kind == "RUN":
             assert image.job is not None and image.runId is not None  # checked by EventImage
             run_id = normalize_run_id(image.runId)
             if keys.run_pk(namespace, image.job, run_id) != pk:
                 raise MalformedRecord(f"the record's pk {pk!r} is not the partition of run {run_id}")
-            outcome = self.merge_run(namespace, image.job, run_id)
+            outcome = self.merge_run(namespace, image.job, run_id, trigger_time=trigger_time)
+            read_from = outcome.read_from
         elif image.kind == "DATASET":
             assert image.dataset is not None
             if keys.dataset_pk(namespace, image.dataset) != pk:
@@ -247,7 +304,23 @@ class MergeService:
                 raise MalformedRecord(f"the record's pk {pk!r} is not the partition of job {image.job!r}")
             outcome = self.merge_job(namespace, image.job)
         outcome.trigger_event_type, outcome.trigger_event_time = image.eventType, image.eventTime
-        batch.merged.add(pk)
+        batch.merged[pk] = read_from
+        return outcome
+
+    def handle_grace(self, body: str) -> MergeOutcome:
+        """One StartGraceQueue message: merge the run from what it has if its START has still not come."""
+        started = time.perf_counter()
+        outcome = MergeOutcome(status="failed", kind="RUN")
+        try:
+            message = GraceMessage.parse(body)
+            outcome = self.merge_run(message.namespace, message.job, normalize_run_id(message.runId), grace=True)
+        except Exception as exc:
+            outcome = self._failed(outcome, {}, exc)
+            outcome.duration_ms = (time.perf_counter() - started) * 1000
+            self.report(outcome)
+            raise
+        outcome.duration_ms = (time.perf_counter() - started) * 1000
+        self.report(outcome)
         return outcome
 
     def _failed(self, outcome: MergeOutcome, image: Mapping[str, Any], exc: Exception) -> MergeOutcome:
@@ -266,19 +339,32 @@ class MergeService:
         return outcome
 
     # ------------------------------------------------------------------ use cases
-    def merge_run(self, namespace: str, job: str, run_id: str) -> MergeOutcome:
-        """Merge one run from all of its stored events, and write what changed."""
+    def merge_run(
+        self, namespace: str, job: str, run_id: str, *, trigger_time: str | None = None, grace: bool = False
+    ) -> MergeOutcome:
+        """Merge one run and write what changed.
+
+        With ``trigger_time`` (a stream record's eventTime) at or after the run's checkpoint, only the events
+        from the checkpoint on are read; otherwise (no checkpoint, a late event before it, the CLI, the grace
+        queue) every event. ``grace``: the START grace period is over (docs/merge.md, "START-less runs").
+        """
         pk = keys.run_pk(namespace, job, run_id)
-        merged = merge_run(self._stored_events(pk))
+        stored = self.lineage.read_run(namespace, job, run_id)
+        resume = stored.checkpoint
+        if resume is None or trigger_time is None or trigger_time < resume.boundary:
+            resume = None
+        events = self._stored_events(pk, since=resume.boundary if resume else None)
+        merged = merge_run(events, resume=resume, grace_expired=grace or stored.start_missing)
         outcome = MergeOutcome(status="pending", kind="RUN", namespace=namespace, job=job, run_id=run_id)
+        outcome.read_from = resume.boundary if resume else ""
         if merged is None:
             outcome.reason = "no stored events"
             return outcome
         self._describe(outcome, merged)
-        if merged.status == "pending":
-            return outcome
+        if merged.status == "awaiting_start" and stored.state != "AWAITING_START":
+            self.grace.send(namespace, job, run_id)  # before the write: a lost message would strand the run
         now = self.clock()
-        written = self.lineage.write_run(merged, _now_iso(now))
+        written = self.lineage.write_run(merged, _now_iso(now), stored)
         outcome.count(written)
         if written.superseded:
             outcome.status = "superseded"
@@ -286,6 +372,11 @@ class MergeService:
         if merged.status == "merged" and merged.end_time and written.previous_state != merged.state:
             outcome.lag_seconds = _seconds_since(merged.end_time, now)
         return outcome
+
+    def fold_run(self, namespace: str, job: str, run_id: str) -> MergedRun | None:
+        """A run's merged facets, column and dataset-level lineage, folded from its events and written nowhere:
+        what the run item leaves in the Events table (docs/merge.md), for the read side."""
+        return merge_run(self._stored_events(keys.run_pk(namespace, job, run_id)), grace_expired=True)
 
     def merge_dataset(self, namespace: str, name: str) -> MergeOutcome:
         """A dataset's DatasetEvents define it; it stops being a partial asset."""
@@ -313,9 +404,9 @@ class MergeService:
         return outcome
 
     # ------------------------------------------------------------------ helpers
-    def _stored_events(self, pk: str) -> Iterator[StoredEvent]:
-        """The partition's events in sort-key order, decoded one page at a time (never all at once)."""
-        for item in self.events.query_partition(pk):
+    def _stored_events(self, pk: str, since: str | None = None) -> Iterator[StoredEvent]:
+        """The partition's events in sort-key order (from ``since`` on), decoded one page at a time."""
+        for item in self.events.query_partition(pk, since=since):
             yield StoredEvent(
                 event_time=str(item.get("eventTime") or str(item["sk"]).partition("#")[0]),
                 event_id=str(item.get("eventId") or str(item["sk"]).partition("#")[2]),
@@ -343,3 +434,4 @@ class MergeService:
         outcome.inputs, outcome.outputs = len(merged.inputs), len(merged.outputs)
         outcome.column_edges = sum(len(c["inputs"]) for c in merged.column_lineage)
         outcome.integration = merged.integration
+        outcome.start_missing = merged.start_missing

@@ -1,6 +1,6 @@
 """Read use cases: namespaces, jobs, runs, datasets, run facets (Marquez's paths; docs/read-api.md).
 
-Each method is one or a bounded few DynamoDB reads (``store.lineage_read``); unknown things raise ``NotFound``
+Each method is one or a bounded few DynamoDB reads (``store.catalog``); unknown things raise ``NotFound``
 with Marquez's wording; paging follows Marquez (``limit``/``offset``, the index read stops at offset+limit).
 The CLI's ``runs``/``datasets`` commands read through this class too.
 """
@@ -27,7 +27,7 @@ from lineage_intake.marquez import (
 )
 from lineage_intake.marquez_ids import MAX_OFFSET, Page
 from lineage_intake.service.read_views import dataset_view, job_view, namespace_view, run_view
-from lineage_intake.store.lineage_read import LineageReader
+from lineage_intake.store.catalog import CatalogStore
 
 #: Runs shown in a job's ``latestRuns`` (Marquez shows 10).
 LATEST_RUNS = 10
@@ -49,7 +49,7 @@ def _page(items: list[Any], page: Page) -> list[Any]:
 
 @dataclass
 class Catalog:
-    lineage: LineageReader
+    lineage: CatalogStore
     events: EventSource | None = None
 
     # ------------------------------------------------------------------ namespaces
@@ -74,14 +74,14 @@ class Catalog:
         return JobList(jobs=[job_view(i) for i in _page(items, page)], total_count=self.lineage.count(namespace, "J"))
 
     def job(self, namespace: str, name: str) -> Job:
-        records = self.lineage.job(namespace, name)
+        records = self.lineage.job_records(namespace, name)
         if records.job is None:
             raise NotFound(f"Job '{name}' not found in namespace '{namespace}'.")
-        return job_view(records.job, records.edges, self.lineage.runs(namespace, name, LATEST_RUNS))
+        return job_view(records.job, records.edges, self.lineage.list_runs(namespace, name, limit=LATEST_RUNS))
 
     def runs(self, namespace: str, job: str, page: Page) -> RunList:
-        items = self.lineage.runs(namespace, job, limit=page.offset + page.limit)
-        if not items and self.lineage.job(namespace, job).job is None:
+        items = self.lineage.list_runs(namespace, job, limit=page.offset + page.limit)
+        if not items and self.lineage.get_job(namespace, job) is None:
             raise NotFound(f"Job '{job}' not found in namespace '{namespace}'.")
         return RunList(
             runs=[run_view(i) for i in _page(items, page)], total_count=self.lineage.run_count(namespace, job)
@@ -103,7 +103,7 @@ class Catalog:
         item = self.run_items(run_id)[0]
         facets: dict[str, Any] = {}
         if self.events is not None:
-            pk = keys.run_pk(str(item["namespace"]), str(item["job"]), str(item["runId"]))
+            pk = str(item.get("eventsPk") or keys.run_pk(str(item["namespace"]), str(item["job"]), str(item["runId"])))
             for stored in self.events.query_partition(pk):
                 body = json.loads(self.events.load_body(stored))
                 part = (body.get("run") if kind == "run" else body.get("job")) or {}
@@ -123,7 +123,7 @@ class Catalog:
         )
 
     def dataset(self, namespace: str, name: str) -> Dataset:
-        records = self.lineage.dataset(namespace, name)
-        if records.dataset is None:
+        item = self.lineage.get_dataset(namespace, name)
+        if item is None:
             raise NotFound(f"Dataset '{name}' not found in namespace '{namespace}'.")
-        return dataset_view(records.dataset)
+        return dataset_view(item)

@@ -1,10 +1,11 @@
 """Read use cases: the stored raw events, newest first (``/events/lineage``, and ``/events[/{namespace}]``
 that ``marquez-python`` 0.50.0 calls), and search (``/search``).
 
-Events: runs are indexed by the UTC day of their last event (gsi4). Walking days from ``before`` down, after a
-day D is read every event at or after the start of D is known (an event is never later than its run's last
-event), so the walk stops as soon as ``offset + limit`` events are known complete. One Query per day walked,
-one per run read; at most ``MAX_EVENT_DAYS`` days when ``after`` is not given (docs/read-api.md "Events").
+Events: runs are indexed by the UTC hour of their last event (gsi3, written by the merge). Walking hours from
+``before`` down, after an hour H is read every event at or after the start of H is known (an event is never
+later than its run's last event), so the walk stops as soon as ``offset + limit`` events are known complete.
+One Query per hour walked, one per run read (its Events partition); the window is capped
+(``DEFAULT_EVENT_WINDOW``, ``MAX_EVENT_WINDOW``; docs/read-api.md "Events").
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from lineage_intake.marquez import LineageEventList, SearchResult, SearchResultL
 from lineage_intake.marquez_ids import Page, dataset_node_id, job_node_id
 from lineage_intake.service.read_catalog import EventSource
 from lineage_intake.service.read_views import time_of
-from lineage_intake.store.lineage_read import LineageReader
+from lineage_intake.store.catalog import CatalogStore
 
-MAX_EVENT_DAYS = 90
+#: Without ``after``, the walk looks back this far; it never walks further than ``MAX_EVENT_WINDOW`` (one
+#: gsi3 Query per hour: 744 at most).
+DEFAULT_EVENT_WINDOW = timedelta(days=7)
+MAX_EVENT_WINDOW = timedelta(days=31)
 #: Namespaces a search walks (each is one filtered listing Query per kind).
 MAX_SEARCH_NAMESPACES = 100
 
@@ -32,7 +36,7 @@ def _fmt(moment: datetime) -> str:
 
 @dataclass
 class EventsReader:
-    lineage: LineageReader
+    lineage: CatalogStore
     events: EventSource
     clock: Any = lambda: datetime.now(UTC)
 
@@ -45,39 +49,37 @@ class EventsReader:
         ascending: bool = False,
     ) -> LineageEventList:
         """Run events with ``after <= eventTime <= before``, newest first, ``page`` of them. ``totalCount``
-        counts the events the walk read: exact when the walk reached ``after`` (or its day cap)."""
-        upper = before or self.clock()
-        lower = after or (upper - timedelta(days=MAX_EVENT_DAYS))
+        counts the events the walk read: exact when the walk reached ``after`` (or its hour cap)."""
+        upper = (before or self.clock()).astimezone(UTC)
+        lower = max((after or upper - DEFAULT_EVENT_WINDOW).astimezone(UTC), upper - MAX_EVENT_WINDOW)
         upper_s, lower_s = _fmt(upper), _fmt(lower)
         wanted = page.offset + page.limit
-        found: dict[str, dict[str, Any]] = {}  # eventId -> (time, body)
+        bodies: dict[str, dict[str, Any]] = {}
         times: dict[str, str] = {}
-        day = upper.astimezone(UTC).date()
-        last_day = lower.astimezone(UTC).date()
+        hour = upper.replace(minute=0, second=0, microsecond=0)
         complete_from = upper_s
-        while day >= last_day:
-            for run in self.lineage.runs_of_day(day.isoformat(), before=None):
+        while hour >= lower.replace(minute=0, second=0, microsecond=0):
+            for run in self.lineage.runs_of_hour(hour.strftime("%Y-%m-%dT%H")):
                 if namespace is not None and run.get("namespace") != namespace:
                     continue
-                pk = keys.run_pk(str(run["namespace"]), str(run["job"]), str(run["runId"]))
+                pk = str(run.get("eventsPk") or keys.run_pk(str(run["namespace"]), str(run["job"]), str(run["runId"])))
                 for item in self.events.query_partition(pk):
-                    event_time = str(item.get("eventTime", ""))
-                    if not lower_s <= event_time <= upper_s or item.get("eventId") in found:
-                        continue
-                    found[str(item["eventId"])] = json.loads(self.events.load_body(item))
-                    times[str(item["eventId"])] = event_time
-            complete_from = max(lower_s, f"{day.isoformat()}T00:00:00.000000Z")
-            known = sum(1 for t in times.values() if t >= complete_from)
-            if not ascending and known >= wanted:
+                    event_time, event_id = str(item.get("eventTime", "")), str(item.get("eventId", ""))
+                    if lower_s <= event_time <= upper_s and event_id not in times:
+                        bodies[event_id] = json.loads(self.events.load_body(item))
+                        times[event_id] = event_time
+            # Every event at or after the start of this hour is known now (none is later than its run's last).
+            complete_from = max(lower_s, _fmt(hour))
+            if not ascending and sum(1 for t in times.values() if t >= complete_from) >= wanted:
                 break
-            day -= timedelta(days=1)
+            hour -= timedelta(hours=1)
         ordered = sorted(
             (eid for eid, t in times.items() if t >= complete_from),
             key=lambda eid: (times[eid], eid),
             reverse=not ascending,
         )
         chosen = ordered[page.offset : page.offset + page.limit]
-        return LineageEventList(events=[found[e] for e in chosen], total_count=len(ordered))
+        return LineageEventList(events=[bodies[e] for e in chosen], total_count=len(ordered))
 
     # ------------------------------------------------------------------ search
     def search(

@@ -22,7 +22,7 @@ from lineage_intake.marquez import (
 )
 from lineage_intake.marquez_ids import GRAPH_NODE_CAP, BadParameter, NodeId, dataset_node_id, field_node_id, job_node_id
 from lineage_intake.service.read_views import dataset_view, fields_of, job_view, time_of
-from lineage_intake.store.lineage_read import LineageReader
+from lineage_intake.store.catalog import CatalogStore
 
 
 @dataclass
@@ -71,7 +71,7 @@ def _ref(value: Any) -> tuple[str, str] | None:
 
 @dataclass
 class GraphReader:
-    lineage: LineageReader
+    lineage: CatalogStore
     window_days: int = 30
     clock: Any = lambda: datetime.now(UTC)
     node_cap: int = GRAPH_NODE_CAP
@@ -81,15 +81,18 @@ class GraphReader:
         self, start: NodeId, depth: int, current_only: bool = False, window_days: int | None = None
     ) -> LineageGraph:
         """The jobs and datasets around ``start``: ``depth`` job-to-job hops (depth 0: the start's jobs and
-        their datasets). Edges whose ``lastSeen`` is older than the window are left out; ``current_only``
-        keeps only the edges of each job's latest dataset-bearing run (and static edges)."""
+        their datasets). History edges whose ``lastSeen`` is older than the window are left out;
+        ``current_only`` keeps only the edges of each job's latest dataset-bearing run (and static edges).
+
+        Reads, level by level: one Query per job (its partition: item and edges), one BatchGetItem per 100 new
+        datasets (their items), and one gsi1 Query per dataset that the walk goes through to reach more jobs."""
         if start.kind == "datasetField":
             start = NodeId("dataset", start.namespace, start.name)
         horizon = self.clock() - timedelta(days=window_days or self.window_days)
         graph = _Graph()
         edges: list[tuple[str, str, Edge]] = []
-        datasets_done: set[tuple[str, str]] = set()
-        jobs_done: set[tuple[str, str]] = set()
+        seen_jobs: set[tuple[str, str]] = set()
+        seen_datasets: set[tuple[str, str]] = set()
 
         def keep(edge: Mapping[str, Any]) -> Edge | None:
             is_current = edge.get("current", True) is not False
@@ -102,74 +105,73 @@ class GraphReader:
                 origin="",
                 destination="",
                 first_seen=time_of(edge["firstSeen"]) if edge.get("firstSeen") else None,
-                last_seen=time_of(last_seen) if last_seen else None,
+                last_seen=time_of(last_seen) if last_seen and not is_current else None,
                 current=is_current,
             )
 
-        def visit_dataset(ref: tuple[str, str]) -> list[tuple[str, str]]:
-            """Query the dataset; returns its adjacent jobs."""
-            datasets_done.add(ref)
-            records = self.lineage.dataset(*ref)
-            if records.dataset is None:
-                return []
-            node = graph.node(dataset_node_id(*ref), "DATASET")
-            node.data = dataset_view(records.dataset)
-            jobs = []
-            for item in [*records.upstream, *records.downstream]:
+        def jobs_of_dataset(ref: tuple[str, str]) -> list[tuple[str, str]]:
+            found = []
+            for item in self.lineage.dataset_edges(*ref):
                 job = _ref(item.get("job"))
-                if job is not None and keep(item) is not None:
-                    jobs.append(job)
-            return jobs
+                if job is not None and job not in seen_jobs and keep(item) is not None:
+                    found.append(job)
+            return found
 
-        # Level 0: the start's jobs.
+        def add_datasets(refs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+            """Name the new datasets as nodes (up to the cap), with their items read by the batch."""
+            new = [r for r in dict.fromkeys(refs) if r not in seen_datasets]
+            room = max(0, self.node_cap - len(graph.nodes))
+            if len(new) > room:
+                graph.truncated, new = True, new[:room]
+            items = self.lineage.datasets(new)
+            for ref in new:
+                seen_datasets.add(ref)
+                node = graph.node(dataset_node_id(*ref), "DATASET")
+                if ref in items:
+                    node.data = dataset_view(items[ref])
+            return new
+
         if start.kind == "job":
             frontier = [(start.namespace, start.name)]
         else:
             ref = (start.namespace, start.name)
-            if self.lineage.dataset(*ref).dataset is None:
+            if ref not in self.lineage.datasets([ref]):
                 raise NotFound(f"Dataset '{start.name}' not found in namespace '{start.namespace}'.")
-            frontier = visit_dataset(ref)
-            if not frontier:
-                return graph.answer()
+            add_datasets([ref])
+            frontier = jobs_of_dataset(ref)
         level = 0
-        while frontier:
-            next_jobs: list[tuple[str, str]] = []
+        while frontier and not graph.truncated:
+            reached: list[tuple[str, str]] = []
             for job in dict.fromkeys(frontier):
-                if job in jobs_done:
+                if job in seen_jobs:
                     continue
                 if len(graph.nodes) >= self.node_cap:
                     graph.truncated = True
                     break
-                jobs_done.add(job)
-                records = self.lineage.job(*job)
+                seen_jobs.add(job)
+                records = self.lineage.job_records(*job)
                 if records.job is None:
                     if start.kind == "job" and level == 0:
                         raise NotFound(f"Job '{job[1]}' not found in namespace '{job[0]}'.")
                     continue
                 job_id = job_node_id(*job)
-                node = graph.node(job_id, "JOB")
-                node.data = job_view(records.job, records.edges)
-                for item in records.edges:
-                    mark = keep(item)
+                kept = [(item, mark) for item in records.edges if (mark := keep(item)) is not None]
+                graph.node(job_id, "JOB").data = job_view(records.job, [item for item, _ in kept])
+                for item, mark in kept:
                     dataset = _ref(item.get("dataset"))
-                    if mark is None or dataset is None:
+                    if dataset is None:
                         continue
                     ds_id = dataset_node_id(*dataset)
                     origin, destination = (ds_id, job_id) if item.get("direction") == "IN" else (job_id, ds_id)
                     edges.append(
                         (origin, destination, mark.model_copy(update={"origin": origin, "destination": destination}))
                     )
-                    if dataset in datasets_done:
-                        continue
-                    if len(graph.nodes) >= self.node_cap:
-                        graph.truncated = True
-                        continue
-                    adjacent = visit_dataset(dataset)
-                    if level < depth:
-                        next_jobs += [j for j in adjacent if j not in jobs_done]
-            if graph.truncated:
-                break
-            frontier = next_jobs
+                    reached.append(dataset)
+            new = add_datasets(reached)
+            frontier = []
+            if level < depth:
+                for dataset in new:
+                    frontier += jobs_of_dataset(dataset)
             level += 1
         for origin, destination, edge in edges:
             graph.link(origin, destination, edge)
@@ -181,7 +183,7 @@ class GraphReader:
         ``with_downstream`` the fields computed from them. One Query per field and direction."""
         if start.kind == "job":
             raise BadParameter("nodeId", "column lineage starts at a dataset or a datasetField node")
-        item = self.lineage.dataset_item(start.namespace, start.name)
+        item = self.lineage.get_dataset(start.namespace, start.name)
         if item is None:
             raise NotFound(f"Dataset '{start.name}' not found in namespace '{start.namespace}'.")
         types = {str(f["name"]): f.get("type") for f in fields_of(item)}
@@ -208,7 +210,9 @@ class GraphReader:
                         graph.truncated = True
                         return
                     node = graph.node(field_node_id(*fld), "DATASET_FIELD")
-                    found = self.lineage.field_inputs(*fld) if direction == "up" else self.lineage.field_outputs(*fld)
+                    found = (
+                        self.lineage.column_lineage(*fld) if direction == "up" else self.lineage.column_downstream(*fld)
+                    )
                     inputs: list[ColumnLineageInputField] = []
                     for edge in found:
                         other = edge.get("input") if direction == "up" else edge.get("output")

@@ -61,11 +61,14 @@ def run_state(item: Mapping[str, Any]) -> tuple[RunState, MergeState, bool]:
     if item.get("placeholder") or state == "PLACEHOLDER":
         return "NEW", "PLACEHOLDER", False
     if state == "AWAITING_START":
-        # The terminal event's type is not on today's run item (asked of merge v2 as ``terminalType``): until it
-        # is, the state is NEW rather than a guess.
-        return RUN_STATE_OF_EVENT.get(str(item.get("terminalType") or "OTHER"), "NEW"), "AWAITING_START", True
+        # The run item counts its events by type (``eventTypes``): the terminal one is the one it has (gsi1's
+        # projection does not carry the counts: a listing says NEW until the START comes).
+        raw_types = item.get("eventTypes")
+        types: Mapping[str, Any] = raw_types if isinstance(raw_types, Mapping) else {}
+        terminal = next((t for t in ("FAIL", "ABORT", "COMPLETE") if types.get(t)), "OTHER")
+        return RUN_STATE_OF_EVENT[terminal], "AWAITING_START", True
     merge_state: MergeState = "STREAMING" if str(item.get("processingType") or "").upper() == "STREAMING" else "MERGED"
-    return RUN_STATE_OF_EVENT.get(state, "RUNNING"), merge_state, False
+    return RUN_STATE_OF_EVENT.get(state, "RUNNING"), merge_state, bool(item.get("startMissing"))
 
 
 def _dataset_versions(refs: Iterable[Any]) -> list[RunDatasetVersion]:
@@ -82,8 +85,8 @@ def _dataset_versions(refs: Iterable[Any]) -> list[RunDatasetVersion]:
 def run_view(item: Mapping[str, Any]) -> Run:
     state, merge_state, start_missing = run_state(item)
     started, ended = item.get("startTime"), item.get("endTime")
-    duration = None
-    if started and ended:
+    duration = int(item["durationMs"]) if item.get("durationMs") is not None else None
+    if duration is None and started and ended:
         duration = max(0, int((time_of(ended) - time_of(started)).total_seconds() * 1000))
     raw_nominal = item.get("nominalTime")
     nominal: Mapping[str, Any] = raw_nominal if isinstance(raw_nominal, Mapping) else {}
@@ -134,17 +137,14 @@ def job_view(
         inputs = _refs([*(item.get("inputs") or []), *(item.get("definedInputs") or [])])
         outputs = _refs([*(item.get("outputs") or []), *(item.get("definedOutputs") or [])])
     runs = [run_view(r) for r in latest_runs or []]
-    latest = item.get("latestRun") if isinstance(item.get("latestRun"), Mapping) else None
     latest_run = runs[0] if runs else None
-    if latest_run is None and latest and latest.get("runId"):
-        latest_run = run_view(
-            {**latest, "namespace": namespace, "job": name, "processingType": item.get("processingType")}
-        )
+    raw_lineage_run = item.get("lineageRun")
+    lineage_run: Mapping[str, Any] = raw_lineage_run if isinstance(raw_lineage_run, Mapping) else {}
     # The job item keeps a digest of its facets, not the facets (they stay in the Events table): served whole by
     # ``/jobs/runs/{id}/facets?type=job``, never rebuilt here from parts.
     facets: dict[str, Any] = {}
     parent = item.get("parentJob") if isinstance(item.get("parentJob"), Mapping) else None
-    created = time_of(item.get("definedAt"), (latest or {}).get("startTime"), item.get("mergedAt"))
+    created = time_of(item.get("createdAt"), item.get("definedAt"), lineage_run.get("time"), item.get("mergedAt"))
     return Job(
         id=NamespaceRef(namespace=namespace, name=name),
         type=str(item.get("processingType") or "BATCH").upper() if item.get("processingType") else "BATCH",
@@ -152,7 +152,9 @@ def job_view(
         simple_name=name.rsplit(".", 1)[-1] if parent else name,
         parent_job_name=str(parent["name"]) if parent and parent.get("name") else None,
         created_at=created,
-        updated_at=time_of(item.get("mergedAt"), (latest or {}).get("endTime"), item.get("definedAt")),
+        updated_at=time_of(
+            latest_run.updated_at.isoformat() if latest_run else None, item.get("mergedAt"), item.get("createdAt")
+        ),
         namespace=namespace,
         inputs=inputs,
         outputs=outputs,
@@ -198,17 +200,16 @@ def dataset_view(item: Mapping[str, Any], column_edges: Iterable[Mapping[str, An
                 )
             )
         column_lineage = [ColumnLineage(name=f, input_fields=v) for f, v in sorted(by_field.items())] or None
-    created = time_of(item.get("registeredAt"), item.get("definedAt"), item.get("lastSeen"), item.get("mergedAt"))
+    created = time_of(item.get("createdAt"), item.get("registeredAt"), item.get("definedAt"), item.get("mergedAt"))
     return Dataset(
         id=NamespaceRef(namespace=namespace, name=name),
         name=name,
         physical_name=name,
         created_at=created,
-        updated_at=time_of(item.get("mergedAt"), item.get("lastSeen")),
+        updated_at=time_of(item.get("mergedAt"), item.get("definedAt"), item.get("createdAt")),
         namespace=namespace,
         source_name=namespace,
         fields=fields,
-        last_modified_at=time_of(item.get("lastSeen")) if item.get("lastSeen") else None,
         description=item.get("definedDescription") or None,
         current_version=version_of(namespace, name, [f.model_dump() for f in fields]),
         column_lineage=column_lineage,

@@ -178,15 +178,17 @@ def query_prefix(
     index: str | None = None,
     forward: bool = True,
     limit: int | None = None,
+    consistent: bool = True,
 ) -> Iterator[dict[str, Any]]:
-    """The items of a partition whose sort key starts with ``prefix`` (consistent on the table, not on an index)."""
+    """The items of a partition whose sort key starts with ``prefix`` (consistent on the table unless told
+    otherwise; an index is always eventually consistent)."""
     pk_name, sk_name = ("pk", "sk") if index is None else (f"{index}pk", f"{index}sk")
     kwargs: dict[str, Any] = {
         "TableName": table,
         "KeyConditionExpression": "#p = :p" + (" AND begins_with(#s, :s)" if prefix else ""),
         "ExpressionAttributeValues": {":p": {"S": pk}, **({":s": {"S": prefix}} if prefix else {})},
         "ScanIndexForward": forward,
-        **({"ConsistentRead": True} if index is None else {"IndexName": index}),
+        **({"ConsistentRead": consistent} if index is None else {"IndexName": index}),
         **(projection(attributes) if attributes else {"ExpressionAttributeNames": {}}),
     }
     kwargs["ExpressionAttributeNames"] |= {"#p": pk_name, **({"#s": sk_name} if prefix else {})}
@@ -201,10 +203,10 @@ def projection(attributes: Sequence[str]) -> dict[str, Any]:
 
 
 def get_item(
-    client: Any, table: str, pk: str, sk: str, attributes: Sequence[str] | None = None
+    client: Any, table: str, pk: str, sk: str, attributes: Sequence[str] | None = None, consistent: bool = True
 ) -> dict[str, Any] | None:
-    """One item by key, read consistently, or None."""
-    kwargs: dict[str, Any] = {"TableName": table, "Key": key(pk, sk), "ConsistentRead": True}
+    """One item by key, or None (read consistently unless told otherwise: half the read units)."""
+    kwargs: dict[str, Any] = {"TableName": table, "Key": key(pk, sk), "ConsistentRead": consistent}
     if attributes:
         kwargs |= projection(attributes)
     with dynamo_errors():

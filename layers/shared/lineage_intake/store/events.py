@@ -128,14 +128,19 @@ class EventsStore:
             )
 
     # ------------------------------------------------------------------ reads
-    def query_partition(self, pk: str, page_size: int = 500) -> Iterator[dict[str, Any]]:
-        """Every item of one partition in sort-key (eventTime) order: one paged, consistent Query."""
+    def query_partition(self, pk: str, page_size: int = 500, since: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every item of one partition in sort-key (eventTime) order: one paged, consistent Query.
+
+        ``since``: only the items whose sort key is at or after it (the merge resuming from a checkpoint)."""
+        condition, values = "pk = :pk", {":pk": {"S": pk}}
+        if since:
+            condition, values = condition + " AND sk >= :since", values | {":since": {"S": since}}
         pages = paginate(
             self.dynamodb,
             "query",
             TableName=self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": pk}},
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
             ConsistentRead=True,
             Limit=page_size,
         )

@@ -1,31 +1,40 @@
-"""The item layout of the Lineage table: sort keys, edge and column-edge items, size limits (docs/merge.md)."""
+"""The item layout of the Lineage table: keys, run, checkpoint, edge and column-edge items (docs/merge.md)."""
 
 from __future__ import annotations
 
+import json
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
 from lineage_intake import keys
 from lineage_intake.errors import DomainError
 from lineage_intake.lineage import ColumnEdge, Edge, content_hash
+from lineage_intake.merge import Checkpoint, MergedRun
 from lineage_intake.store.dynamo import approximate_size
 
-RUN_SK = "RUN"
 JOB_SK = "JOB"
 DATASET_SK = "DATASET"
+CHECKPOINT_SUFFIX = "#CKPT"
 AWAITING_START = "AWAITING_START"
 MAX_ITEM_BYTES = 380_000  # DynamoDB's limit is 400 KB; keep room for names and numbers
-#: Parts of a dataset's lineage section, each with its own ``<part>Version`` and ``<part>Hash``.
-DATASET_PARTS = ("lineage", "fields", "symlinks")
+#: A checkpoint bigger than this is not kept: the run is then re-read whole (rare: huge facet maps).
+MAX_CHECKPOINT_BYTES = 200_000
+#: A run that is not final gets a checkpoint once it has this many events (a START+COMPLETE run never does).
+CHECKPOINT_MIN_EVENTS = 3
 
 
-def order(version: str | None) -> str:
-    """The run-order part of a shared version (``<sortTime>#<runId>#<merge version>``)."""
+def run_sk(namespace: str, job: str) -> str:
+    """A run item's sort key in its runId partition: its job (several jobs may reuse a runId)."""
+    return keys.job_key(namespace, job)
+
+
+def version_order(version: str | None) -> str:
+    """The run-order part (``<sortTime>#<runId>``) of a job's ``lineageVersion``."""
     if not version:
         return ""
     time_part, _, rest = version.partition("#")
-    run_id = rest.partition("#")[0]
-    return f"{time_part}#{run_id}"
+    return f"{time_part}#{rest.partition('#')[0]}"
 
 
 NAMESPACE_SK = "NAMESPACE"
@@ -34,13 +43,19 @@ NAMESPACES = "NAMESPACES"
 LISTED_NAME_CHARS = 200
 
 
-def listing_keys(namespace: str, name: str, kind: str, key: str) -> dict[str, str]:
-    """gsi3: a namespace's jobs (``J``) or datasets (``D``) by name, as Marquez lists them (docs/read-api.md)."""
-    return {"gsi3pk": f"{kind}#{keys.namespace_key(namespace)}", "gsi3sk": f"{name[:LISTED_NAME_CHARS]}#{key}"}
+def listing_keys(namespace: str, name: str, kind: str) -> dict[str, str]:
+    """gsi4 (read API): a namespace's jobs (``J``) or datasets (``D``) by name, as Marquez lists them."""
+    key = keys.job_key(namespace, name) if kind == "J" else keys.dataset_key(namespace, name)
+    return {"gsi4pk": f"{kind}#{keys.namespace_key(namespace)}", "gsi4sk": f"{name[:LISTED_NAME_CHARS]}#{key}"}
+
+
+def job_identity(namespace: str, name: str) -> dict[str, Any]:
+    """The attributes every write of a job item sets: its names and its listing keys."""
+    return {"type": "job", "namespace": namespace, "name": name, **listing_keys(namespace, name, "J")}
 
 
 def namespace_item(namespace: str, created_at: str) -> dict[str, Any]:
-    """Written once, when the namespace's first job or dataset is created (``attribute_not_exists``)."""
+    """Written once (create-only), with the namespace's first job or dataset: ``/namespaces`` lists gsi4."""
     key = keys.namespace_key(namespace)
     return {
         "pk": key,
@@ -48,33 +63,68 @@ def namespace_item(namespace: str, created_at: str) -> dict[str, Any]:
         "type": "namespace",
         "name": namespace,
         "createdAt": created_at,
-        "gsi3pk": NAMESPACES,
-        "gsi3sk": f"{namespace[:LISTED_NAME_CHARS]}#{key}",
-    }
-
-
-def run_index_keys(run_id: str, run_pk: str, last_event_time: str) -> dict[str, str]:
-    """gsi3: a run by its runId (Marquez's ``/jobs/runs/{id}``); gsi4: runs by the UTC day of their last event."""
-    return {
-        "gsi3pk": f"RUNID#{run_id}",
-        "gsi3sk": run_pk,
-        "gsi4pk": f"T#{last_event_time[:10]}",
-        "gsi4sk": f"{last_event_time}#{run_id}",
+        "gsi4pk": NAMESPACES,
+        "gsi4sk": f"{namespace[:LISTED_NAME_CHARS]}#{key}",
     }
 
 
 def dataset_identity(namespace: str, name: str) -> dict[str, Any]:
-    """The attributes every write of a dataset item sets: its names, its place in gsi1 (with its edges) and its
-    listing keys (gsi3)."""
-    pk = keys.dataset_key(namespace, name)
-    return {
-        "type": "dataset",
-        "namespace": namespace,
-        "name": name,
-        "gsi1pk": pk,
-        "gsi1sk": DATASET_SK,
-        **listing_keys(namespace, name, "D", pk),
+    """The attributes every write of a dataset item sets: its names and its listing keys."""
+    return {"type": "dataset", "namespace": namespace, "name": name, **listing_keys(namespace, name, "D")}
+
+
+def run_item(run: MergedRun, merged_at: str, *, time_index: bool) -> dict[str, Any]:
+    """The run item: the run's summary, its place in its job's runs (gsi1), and the time index (gsi3)."""
+    content = run.run_content()
+    events_pk = keys.run_pk(run.namespace, run.job, run.run_id)
+    item: dict[str, Any] = {
+        "pk": keys.run_key(run.run_id),
+        "sk": run_sk(run.namespace, run.job),
+        "type": "run",
+        **content,
+        "eventsPk": events_pk,
+        "gsi1pk": keys.job_key(run.namespace, run.job),
+        "gsi1sk": f"RUN#{run.sort_time}#{run.run_id}",
+        "mergeVersion": run.merge_version,
+        "contentHash": content_hash(content),
+        "mergedAt": merged_at,
     }
+    if time_index:
+        item["gsi3pk"] = f"T#{run.last_event_time[:13]}"
+        item["gsi3sk"] = f"{run.last_event_time}#{run.run_id}"
+    if run.status == "awaiting_start":
+        item["gsi2pk"] = AWAITING_START
+        item["gsi2sk"] = f"{run.end_time}#{run.run_id}"
+    return fit_item(item)
+
+
+def checkpoint_item(run: MergedRun) -> dict[str, Any] | None:
+    """The run's checkpoint item, or None when the run gets none (final, short, or too big to keep)."""
+    checkpoint = run.checkpoint
+    if checkpoint is None or run.status not in ("streaming", "pending") or run.event_count < CHECKPOINT_MIN_EVENTS:
+        return None
+    state = zlib.compress(json.dumps(checkpoint.state, separators=(",", ":"), sort_keys=True, default=str).encode(), 6)
+    if len(state) > MAX_CHECKPOINT_BYTES:
+        return None
+    return {
+        "pk": keys.run_key(run.run_id),
+        "sk": run_sk(run.namespace, run.job) + CHECKPOINT_SUFFIX,
+        "type": "checkpoint",
+        "boundary": checkpoint.boundary,
+        "state": state,
+        "mergeVersion": run.merge_version,
+    }
+
+
+def read_checkpoint(item: Mapping[str, Any] | None) -> Checkpoint | None:
+    """The checkpoint of a stored item; an unreadable one is ignored (the merge then re-reads the run whole)."""
+    if not item:
+        return None
+    try:
+        state = json.loads(zlib.decompress(bytes(item["state"])))
+        return Checkpoint(boundary=str(item["boundary"]), state=state)
+    except (KeyError, ValueError, TypeError, zlib.error):
+        return None
 
 
 def edge_sk(edge: Edge, source: str) -> str:
@@ -125,7 +175,7 @@ def fit_item(item: dict[str, Any]) -> dict[str, Any]:
     if approximate_size(item) <= MAX_ITEM_BYTES:
         return item
     out = dict(item)
-    for name in ("datasetLineage", "columnLineage", "inputs", "outputs"):
+    for name in ("inputs", "outputs"):
         if out.get(name):
             out[name] = []
             out[f"{name}Truncated"] = True
