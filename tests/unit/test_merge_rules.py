@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 from lineage_intake.lineage import RunRef, content_hash, normalize_run_id
-from lineage_intake.static_lineage import merge_dataset_events, merge_job_events
 from lineage_intake.merge import (
     StoredEvent,
     UnorderedEvents,
     merge_run,
 )
+from lineage_intake.static_lineage import merge_dataset_events, merge_job_events
 
 from tests.helpers.corpus import corpus_json
 from tests.helpers.runs import (

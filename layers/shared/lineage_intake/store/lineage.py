@@ -37,10 +37,10 @@ from lineage_intake.store.lineage_items import (
     column_item,
     column_sk,
     dataset_identity,
-    job_identity,
-    namespace_item,
     edge_item,
     edge_sk,
+    job_identity,
+    namespace_item,
     read_checkpoint,
     run_item,
     run_sk,
@@ -361,7 +361,11 @@ class LineageStore(LineageWrites):
             sets={**job_identity(run.namespace, run.job), **run.job_content()},
             removes=["placeholder"],
         )
-        condition = ("attribute_not_exists(#lv)", {"#lv": "lineageVersion"}, {})
+        condition: tuple[str, dict[str, str], dict[str, Any]] = (
+            "attribute_not_exists(#lv)",
+            {"#lv": "lineageVersion"},
+            {},
+        )
         try:
             with dynamo_errors():
                 self.dynamodb.update_item(

@@ -34,10 +34,10 @@ from lineage_intake.store.lineage_items import (
     column_item,
     column_sk,
     dataset_identity,
-    job_identity,
-    namespace_item,
     edge_item,
     edge_sk,
+    job_identity,
+    namespace_item,
     stored_hash,
 )
 from lineage_intake.store.lineage_reads import LineageReader
