@@ -24,6 +24,7 @@ from lineage_intake.principal import Principal
 from lineage_intake.service.read_catalog import Catalog
 from lineage_intake.service.read_events import EventsReader
 from lineage_intake.service.read_graph import GraphReader
+from lineage_intake.service.read_runlineage import RunLineageReader
 from lineage_intake.service.read_views import time_of
 
 settings = ReadSettings.from_env()
@@ -42,7 +43,7 @@ Param = Annotated[str | None, Query()]
 
 
 @cache
-def _services() -> tuple[Catalog, GraphReader, EventsReader]:
+def _services() -> tuple[Catalog, GraphReader, EventsReader, RunLineageReader]:
     """Clients are created on first use, once per container, and passed into the services."""
     import boto3
     from botocore.config import Config
@@ -54,14 +55,16 @@ def _services() -> tuple[Catalog, GraphReader, EventsReader]:
     s3 = cache(lambda: boto3.client("s3", config=config))
     lineage = CatalogStore(dynamodb, settings.lineage_table)
     events = EventsStore(dynamodb, settings.events_table, settings.body_bucket, s3)
+    catalog = Catalog(lineage, events)
     return (
-        Catalog(lineage, events),
+        catalog,
         GraphReader(lineage, window_days=settings.lineage_window_days),
         EventsReader(lineage, events),
+        RunLineageReader(catalog),
     )
 
 
-def _read() -> tuple[Catalog, GraphReader, EventsReader]:
+def _read() -> tuple[Catalog, GraphReader, EventsReader, RunLineageReader]:
     """The services, for a token with the ``read`` scope only (403 naming the scope otherwise)."""
     Principal.from_context(app.current_event.request_context.authorizer.get_lambda).check_scope("read")
     return _services()
@@ -178,6 +181,16 @@ def get_column_lineage(nodeId: Param = None, depth: Param = None, withDownstream
     node = ids.parse_node_id(_required("nodeId"))
     downstream = ids.boolean("withDownstream", _query("withDownstream"))
     return _json(_read()[1].column_lineage(node, ids.depth(_query("depth")), downstream))
+
+
+@app.get(
+    "/api/v1/runlineage/upstream",
+    summary="The runs and dataset versions a run depended on",
+    responses=ok(m.UpstreamRunLineage),
+)
+def get_run_lineage_upstream(runId: Param = None, depth: Param = None) -> Response[Any]:
+    run_id = _required("runId")
+    return _json(_read()[3].upstream(run_id, ids.depth(_query("depth"))))
 
 
 # ---------------------------------------------------------------------------------------------- events, search

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -241,3 +242,49 @@ def test_the_openapi_document_lists_the_read_routes(api, lambda_context) -> None
     assert {"/api/v1/lineage", "/api/v1/namespaces/{namespace}/jobs/{job}", "/api/v1/events/lineage"} <= set(
         document["paths"]
     )
+
+
+# ---------------------------------------------------------------------------------------------- run lineage
+def chain_event(job: str, run_id: str, kind: str, at: str, inputs: list[str], outputs: list[str]) -> dict[str, Any]:
+    return {
+        "eventType": kind,
+        "eventTime": at,
+        "producer": "https://example.com/tests",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": run_id},
+        "job": {"namespace": "chain", "name": job},
+        "inputs": [{"namespace": "chain", "name": n} for n in inputs],
+        "outputs": [{"namespace": "chain", "name": n} for n in outputs],
+    }
+
+
+def test_run_lineage_finds_the_runs_that_produced_a_runs_inputs(api, lambda_context, pipeline) -> None:
+    # Given extract writes raw (run e1 ends 10:05; run e2 ends 11:30, after load started), then load reads raw
+    # and writes clean (starts 11:00), and report reads clean (starts 12:00)
+    e1, e2, load, report = (str(uuid.uuid4()) for _ in range(4))
+    runs = [
+        ("extract", e1, "2026-01-01T10:00:00Z", "2026-01-01T10:05:00Z", [], ["raw"]),
+        ("extract", e2, "2026-01-01T11:20:00Z", "2026-01-01T11:30:00Z", [], ["raw"]),
+        ("load", load, "2026-01-01T11:00:00Z", "2026-01-01T11:10:00Z", ["raw"], ["clean"]),
+        ("report", report, "2026-01-01T12:00:00Z", "2026-01-01T12:01:00Z", ["clean"], []),
+    ]
+    for job, run_id, start, end, inputs, outputs in runs:
+        pipeline.send(
+            chain_event(job, run_id, "START", start, inputs, outputs),
+            chain_event(job, run_id, "COMPLETE", end, inputs, outputs),
+        )
+    # When the upstream run lineage of the report run is read
+    status, answer = get(api, lambda_context, "/api/v1/runlineage/upstream", {"runId": report, "depth": 5})
+    # Then it holds report, the load run that produced clean, and the extract run that ended before load began
+    assert status == 200 and answer["truncated"] is False
+    assert [(r["job"]["name"], r["run"]["id"]) for r in answer["runs"]] == [
+        ("report", report),
+        ("load", load),
+        ("extract", e1),
+    ]
+    assert answer["runs"][0]["inputs"][0]["producedByRunId"] == load
+    assert answer["runs"][1]["inputs"][0]["producedByRunId"] == e1
+    assert_valid_response(answer, "/runlineage/upstream")
+    # And depth 0 stops at the run itself
+    _, shallow = get(api, lambda_context, "/api/v1/runlineage/upstream", {"runId": report, "depth": 0})
+    assert [r["run"]["id"] for r in shallow["runs"]] == [report]
