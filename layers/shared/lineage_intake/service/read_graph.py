@@ -135,9 +135,9 @@ class GraphReader:
             frontier = [(start.namespace, start.name)]
         else:
             ref = (start.namespace, start.name)
-            if ref not in self.lineage.datasets([ref]):
-                raise NotFound(f"Dataset '{start.name}' not found in namespace '{start.namespace}'.")
             add_datasets([ref])
+            if graph.nodes[dataset_node_id(*ref)].data is None:
+                raise NotFound(f"Dataset '{start.name}' not found in namespace '{start.namespace}'.")
             frontier = jobs_of_dataset(ref)
         level = 0
         while frontier and not graph.truncated:
