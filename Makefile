@@ -51,7 +51,8 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/integration
 
 run: $(STAMP)
-	$(BIN)/python -m lineage_intake_tools.local.stack --port $(PORT)
+	$(BIN)/python -m lineage_intake_tools.local.stack --port $(PORT) \
+		$(if $(START_GRACE_SECONDS),--parameter StartGraceSeconds=$(START_GRACE_SECONDS))
 
 demo: $(STAMP)
 	$(BIN)/python -m lineage_intake_tools.local.demo

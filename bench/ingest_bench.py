@@ -28,7 +28,7 @@ from lineage_intake.models import parse_event  # noqa: E402
 from lineage_intake.principal import Principal  # noqa: E402
 from lineage_intake.service.ingest import Outcome, build_item, canonical_json, describe, event_id_of  # noqa: E402
 from lineage_intake.store.dynamo import write_units  # noqa: E402
-from lineage_intake.store.events import encode_body  # noqa: E402
+from lineage_intake.store.events import BODY_ENCODING, encode_body  # noqa: E402
 
 from tests.helpers.corpus import INVALID_FIXTURES, concrete_corpus_events  # noqa: E402
 
@@ -49,7 +49,7 @@ def ingest_work(body: bytes) -> tuple[dict[str, Any], bytes]:
     outcome.bytes = len(plain)
     outcome.event_id = event_id_of(plain)
     item = build_item(event, outcome, principal=PRINCIPAL, now=time.time(), retention_days=365)
-    item["body"] = encode_body(plain)
+    item |= {"bodyEnc": BODY_ENCODING, "body": encode_body(plain)}  # every attribute ingest writes
     return item, plain
 
 
@@ -117,8 +117,9 @@ print(round((time.perf_counter() - t0) * 1000, 2))
 
 INITS = {
     "IngestFunction": "import app\napp.service()",
-    "AuthorizerFunction": "import app\ngetattr(app, 'verifier', getattr(app, 'service', lambda: None))()",
-    "MergeFunction": "import app\ngetattr(app, 'service', lambda: None)()",
+    "AuthorizerFunction": "import app\napp.authorizer()",
+    "MergeFunction": "import app\napp.service()",
+    "StartGraceFunction": "import app\napp.service()",
 }
 
 

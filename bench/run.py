@@ -13,6 +13,7 @@ sys.path.insert(0, str(HERE))
 SUITES = [
     ("ingest", "ingest_bench"),
     ("merge", "merge_bench"),
+    ("merge cost (DynamoDB units, metered)", "merge_cost_bench"),
     ("end to end (local stack)", "e2e_bench"),
     ("read API (1,000 jobs, 2,000 datasets)", "read_bench"),
 ]

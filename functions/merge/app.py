@@ -1,4 +1,8 @@
-"""Merge function: the Events table stream in, lineage records out.
+"""Merge function: the Events table stream in, lineage records out; and the START grace function.
+
+``handler`` serves the Events table stream (MergeFunction); ``grace_handler`` serves StartGraceQueue
+(StartGraceFunction): a run whose terminal event came without START, after StartGraceSeconds (docs/merge.md).
+Both share the settings, the Powertools utilities and the service of this module.
 
 Thin by design: Powertools' batch processor walks the stream batch and reports the records that failed
 (ReportBatchItemFailures), so that a poisoned record never holds back the records of other runs; the domain
@@ -12,6 +16,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lineage_intake.config import MergeSettings
@@ -24,6 +29,7 @@ tracer = Tracer()
 #: The parser model turns each record's attribute values into plain values; the service parses NewImage itself,
 #: so that a malformed image is reported as a failed merge with the field it lacks.
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, model=DynamoDBStreamRecordModel)
+grace_processor = BatchProcessor(event_type=EventType.SQS)
 
 #: Outcome -> metric counted once per merge (coalesced, ignored and pending records count nothing).
 METRIC = {
@@ -85,3 +91,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = Batch()  # this invocation's batch: nothing carries over to the next one
     handle = partial(record_handler, batch=batch)
     return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+
+
+@tracer.capture_method
+def grace_record_handler(record: SQSRecord) -> str:
+    return service().handle_grace(record.body).status
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def grace_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=grace_record_handler, processor=grace_processor, context=context
+    )

@@ -1,8 +1,9 @@
 """Fixtures of the end-to-end tests: the local stack as users run it, and a bare moto server.
 
 - ``local_stack``: ``python -m lineage_intake_tools.local.stack --port 0`` in a subprocess (what ``make run`` runs),
-  once per test session, with a short authorizer cache TTL. Its logs go to a file that is printed when a
-  test fails. It is stopped with SIGINT (Ctrl-C) at the end, and every process it started is checked gone.
+  once per test session, with a short authorizer cache TTL and START grace period. Its logs go to a file that is
+  printed when a test fails. It is stopped with SIGINT (Ctrl-C) at the end, and every process it started is
+  checked gone.
 - ``moto_server``: moto's server in a thread on a free loopback port, for component tests that need the
   DynamoDB Streams API (moto's in-process mock does not route it). Reset before each test that uses it.
 """
@@ -17,7 +18,15 @@ import boto3
 import pytest
 from lineage_intake_tools.local.template import Stack
 
-from tests.helpers.local_stack import AUTH_CACHE_TTL, MotoServer, RunningStack, ServerStack, start_stack, stop_stack
+from tests.helpers.local_stack import (
+    AUTH_CACHE_TTL,
+    START_GRACE,
+    MotoServer,
+    RunningStack,
+    ServerStack,
+    start_stack,
+    stop_stack,
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -30,7 +39,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     tmp = tmp_path_factory.mktemp("local-stack")
-    stack = start_stack(tmp, "--auth-cache-ttl", str(AUTH_CACHE_TTL))
+    stack = start_stack(tmp, "--auth-cache-ttl", str(AUTH_CACHE_TTL), "--parameter", f"StartGraceSeconds={START_GRACE}")
     try:
         yield stack
     finally:

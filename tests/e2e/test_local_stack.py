@@ -181,6 +181,21 @@ def test_a_java_client_request_with_a_chunked_gzip_body_and_no_content_encoding_
     assert_stored_and_merged(lineage_cli, start)
 
 
+def test_a_fail_without_start_is_merged_after_the_grace_period_by_the_queue_function(
+    lineage_cli: RunningStack,
+) -> None:
+    # Given a run whose terminal event comes alone (a worker that died before its START was sent)
+    start, complete = fresh_run(lineage_cli)
+    complete["eventType"] = "FAIL"
+    assert post(lineage_cli, json.dumps(complete), lineage_cli.api_key).status_code == 200
+    namespace, job, run_id = start["job"]["namespace"], start["job"]["name"], start["run"]["runId"]
+    # Then it waits for its START, then StartGraceQueue's delay (START_GRACE seconds) merges it from what it has
+    wait_merged(lineage_cli, namespace, job, run_id, state="AWAITING_START")
+    wait_merged(lineage_cli, namespace, job, run_id, state="FAIL")
+    run = cli_json(lineage_cli, "runs", "show", namespace, job, run_id)
+    assert run["startMissing"] is True and run["startTime"] is None
+
+
 def test_a_batch_post_stores_and_merges_every_event(lineage_cli: RunningStack) -> None:
     first, second = fresh_run(lineage_cli), fresh_run(lineage_cli)
     answer = post(lineage_cli, json.dumps([*first, *second]), lineage_cli.api_key, "/api/v1/lineage/batch")

@@ -18,6 +18,8 @@ from lineage_intake_tools.local.template import ROOT, Stack
 
 #: The authorizer cache TTL of the session's stack: short, so that the revocation test stays fast.
 AUTH_CACHE_TTL = 2
+#: The stack's StartGraceSeconds in e2e tests (`make run START_GRACE_SECONDS=5` does the same).
+START_GRACE = 5
 START_TIMEOUT = 60.0
 
 

@@ -127,8 +127,8 @@ def test_the_stream_batch_in_events_merges_the_run_that_ingest_stored(
         "my-namespace", "my-job", "d46e465b-d358-4d32-83d4-df660ff614dd"
     )
     assert run is not None and run["state"] == "COMPLETE"
-    assert run["inputs"] == [{"namespace": "my-namespace", "name": "my-input"}]
-    assert run["outputs"] == [{"namespace": "my-namespace", "name": "my-output"}]
+    assert run["inputs"] == [["my-namespace", "my-input"]]
+    assert run["outputs"] == [["my-namespace", "my-output"]]
     assert run["eventCount"] == 2
 
 

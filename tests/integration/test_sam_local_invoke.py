@@ -37,7 +37,7 @@ def poisoned_second_record(event: dict[str, Any]) -> list[str]:
     return [event["Records"][1]["dynamodb"]["SequenceNumber"]]
 
 
-#: File -> what the function answers: a status code (ingest), isAuthorized (authorizer) or the sequence numbers
+#: File -> what the function answers: a status code (ingest, api), isAuthorized (authorizer) or the sequence numbers
 #: reported in batchItemFailures (merge).
 EXPECTED: dict[str, int | bool | Callable[[dict[str, Any]], list[str]]] = {
     "ingest-start.json": 200,
@@ -50,8 +50,12 @@ EXPECTED: dict[str, int | bool | Callable[[dict[str, Any]], list[str]]] = {
     "authorizer-valid-token.json": True,
     "authorizer-wrong-token.json": False,
     "authorizer-missing-header.json": False,
+    "api-namespaces.json": 200,
+    "api-lineage-unknown-node.json": 404,
+    "api-write-only-token.json": 403,
     "merge-stream-batch.json": lambda event: [],
     "merge-stream-poison.json": poisoned_second_record,
+    "startgrace-message.json": lambda event: [],
 }
 
 
@@ -156,19 +160,30 @@ def test_sam_local_invoke_answers_what_the_event_file_is_meant_to_produce(
         seed_example_token(admin_for(env_stack, aws), {"my-namespace", "default"})
     if logical_id == "MergeFunction":
         store_new_images(aws, env_stack.physical_name("EventsTable"), event)
+    if logical_id == "StartGraceFunction":  # the run's COMPLETE is stored, its START never came
+        complete_only = event_file("merge-stream-batch.json")
+        complete_only["Records"] = [
+            r for r in complete_only["Records"] if r["dynamodb"]["NewImage"]["eventType"]["S"] == "COMPLETE"
+        ]
+        store_new_images(aws, env_stack.physical_name("EventsTable"), complete_only)
     app = sam_local_invoke(env_stack, logical_id, monkeypatch)
+    handler = getattr(app, env_stack.function(logical_id).handler)
 
-    answer = json.loads(json.dumps(app.handler(event, lambda_context)))  # Lambda returns JSON
+    answer = json.loads(json.dumps(handler(event, lambda_context)))  # Lambda returns JSON
 
     if logical_id == "IngestFunction":
         assert answer["statusCode"] == expected, answer["body"]
         body = json.loads(answer["body"])
         if expected == 200:
             assert body["status"] in ("accepted", "success")
+    elif logical_id == "ApiFunction":
+        assert answer["statusCode"] == expected, answer["body"]
+        body = json.loads(answer["body"])
+        assert body == {"namespaces": []} if expected == 200 else body["code"] == expected
     elif logical_id == "AuthorizerFunction":
         assert answer["isAuthorized"] is expected
         if expected:
-            assert set(answer["context"]) == {"tokenId", "connections"}
+            assert set(answer["context"]) == {"tokenId", "connections", "scopes"}
     elif logical_id == "MergeFunction":
         assert callable(expected)
         failed = [f["itemIdentifier"] for f in answer["batchItemFailures"]]
@@ -177,6 +192,13 @@ def test_sam_local_invoke_answers_what_the_event_file_is_meant_to_produce(
         store = LineageStore(aws.client("dynamodb"), env_stack.physical_name("LineageTable"))
         run = store.get_run("my-namespace", "my-job", "d46e465b-d358-4d32-83d4-df660ff614dd")
         assert run is not None and run["state"] == "COMPLETE"
+    elif logical_id == "StartGraceFunction":
+        assert callable(expected)
+        assert [f["itemIdentifier"] for f in answer["batchItemFailures"]] == expected(event)
+        # The START-less run is merged from what it has
+        store = LineageStore(aws.client("dynamodb"), env_stack.physical_name("LineageTable"))
+        run = store.get_run("my-namespace", "my-job", "d46e465b-d358-4d32-83d4-df660ff614dd")
+        assert run is not None and run["state"] == "COMPLETE" and run["startMissing"] is True
     else:
         pytest.fail(f"no assertion for {logical_id}: add one")
 

@@ -166,7 +166,7 @@ class _Fold:
     @property
     def merge_version(self) -> str:
         """Grows with every stored event: a merge that read more events has a greater version."""
-        return f"{self.count:010d}#{self.last_key[0]}#{self.last_key[1]}"
+        return f"{self.count:010d}#{self.last_key[0]}#{self.last_key[1][:12]}"  # 48 bits of the id: ties only
 
     # ------------------------------------------------------------------ checkpoints (incremental merge)
     _SCALARS = ("count", "first_time", "last_time", "producer", "run_id", "start_time")
@@ -282,6 +282,8 @@ class MergedRun:
     event_types: Mapping[str, int] = field(default_factory=dict)
     #: Where the next merge of this run may resume (None: re-read from the first event); not part of the result.
     checkpoint: Checkpoint | None = field(default=None, compare=False, repr=False)
+    #: Events this merge read (after its checkpoint, if it resumed from one); not part of the result.
+    events_read: int = field(default=0, compare=False)
 
     @property
     def job_ref(self) -> Ref:
@@ -332,7 +334,7 @@ class MergedRun:
             "state": self.state,
             "startTime": self.start_time,
             "endTime": self.end_time,
-            "firstEventTime": self.first_event_time,
+            "firstEventTime": None if self.start_time else self.first_event_time,  # the sort time without START
             "lastEventTime": self.last_event_time,
             "durationMs": self.duration_ms,
             "eventCount": self.event_count,
@@ -344,8 +346,9 @@ class MergedRun:
             "jobType": self.job_type,
             "parent": self.parent.as_dict() if self.parent else None,
             "root": self.root.as_dict() if self.root and self.root != self.parent else None,
-            "inputs": [r.as_dict() for r in self.inputs],
-            "outputs": [r.as_dict() for r in self.outputs],
+            # [namespace, name] pairs: a third smaller than maps, and the run item must stay under 1 KB
+            "inputs": [[r.namespace, r.name] for r in self.inputs],
+            "outputs": [[r.namespace, r.name] for r in self.outputs],
             "errorMessage": error,
             "nominalTime": dict(self.nominal_time) if self.nominal_time else None,
         }
@@ -495,6 +498,7 @@ def merge_run(
         start_missing=start_missing,
         event_types=dict(sorted(fold.event_types.items())),
         checkpoint=checkpoint,
+        events_read=fold.count - (int(resume.state["count"]) if resume else 0),
     )
 
 

@@ -78,6 +78,11 @@ def public(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- views
+def refs(value: Any) -> list[dict[str, Any]]:
+    """A run item's datasets (``[namespace, name]`` pairs, docs/merge.md) as ``{namespace, name}`` maps."""
+    return [{"namespace": r[0], "name": r[1]} if isinstance(r, list) else dict(r) for r in value or []]
+
+
 def run_view(
     item: Mapping[str, Any],
     children: Sequence[Mapping[str, Any]] | None = None,
@@ -110,8 +115,8 @@ def run_view(
         "producer": item.get("producer"),
         "parent": item.get("parent"),
         "root": item.get("root"),
-        "inputs": list(item.get("inputs") or []),
-        "outputs": list(item.get("outputs") or []),
+        "inputs": refs(item.get("inputs")),
+        "outputs": refs(item.get("outputs")),
         "columnLineage": list(item.get("columnLineage") or []),
         "datasetLineage": list(item.get("datasetLineage") or []),
         "errorMessage": item.get("errorMessage"),

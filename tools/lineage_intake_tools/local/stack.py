@@ -60,6 +60,7 @@ from typing import Any
 
 from lineage_intake_tools.local.front import AuthorizerConfig, FunctionError, Gateway, HttpFront, Route
 from lineage_intake_tools.local.poller import StreamPoller, StreamSourceConfig
+from lineage_intake_tools.local.queue_poller import QueuePoller
 from lineage_intake_tools.local.template import ROOT, FunctionSpec, Stack
 
 DEFAULT_ENV_FILE = ROOT / ".local" / "openlineage.env"
@@ -407,6 +408,7 @@ class LocalStack:
         self.functions: dict[str, LocalFunction] = {}
         self.front: HttpFront | None = None
         self.pollers: list[StreamPoller] = []
+        self.queue_pollers: list[QueuePoller] = []
         self.api_key = ""
         self.token_id = ""
         self.read_token = ""
@@ -595,6 +597,18 @@ class LocalStack:
 
     def _start_pollers(self, session: Any) -> None:
         for logical in self.template.functions():
+            for source in self.template.queue_sources(logical):
+                queue_poller = QueuePoller(
+                    self.client("sqs"),
+                    self.template.queue_url(source["queue_logical_id"], self.endpoint_url),
+                    self.template.arn(source["queue_logical_id"]),
+                    REGION,
+                    source["batch_size"],
+                    self.functions[logical].invoke,
+                    self.log,
+                )
+                queue_poller.start()
+                self.queue_pollers.append(queue_poller)
             events = self.template.resources[logical]["Properties"].get("Events", {})
             if not any(e["Type"] == "DynamoDB" for e in events.values()):
                 continue
@@ -691,6 +705,9 @@ class LocalStack:
         for poller in self.pollers:
             poller.stop()
         self.pollers = []
+        for queue_poller in self.queue_pollers:
+            queue_poller.stop()
+        self.queue_pollers = []
         for function in self.functions.values():
             function.close()
         self.functions = {}

@@ -177,7 +177,11 @@ class Stack:
             s3.create_bucket(Bucket=self.physical_name(logical))
         sqs = session.client("sqs", region_name=self.region, **kwargs)
         for logical in self.of_type("AWS::SQS::Queue"):
-            sqs.create_queue(QueueName=self.physical_name(logical))
+            props = self.resources[logical].get("Properties", {})
+            attributes = {
+                name: str(self.resolve(props[name])) for name in ("DelaySeconds", "VisibilityTimeout") if name in props
+            }
+            sqs.create_queue(QueueName=self.physical_name(logical), Attributes=attributes)
 
     def table_definition(self, logical_id: str) -> dict[str, Any]:
         props = self.resources[logical_id]["Properties"]
@@ -213,6 +217,15 @@ class Stack:
             if key == "Ref":
                 return self.resolve(expr)
         return expr
+
+    def queue_sources(self, function_logical_id: str) -> list[dict[str, Any]]:
+        """The SQS event sources of a function: queue and batch size."""
+        out = []
+        for event in self.resources[function_logical_id]["Properties"].get("Events", {}).values():
+            if event["Type"] == "SQS":
+                queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+                out.append({"queue_logical_id": queue, "batch_size": int(event["Properties"].get("BatchSize", 10))})
+        return out
 
     def stream_source(self, function_logical_id: str) -> dict[str, Any]:
         """The DynamoDB event source of a function: table, filters, batch size and failure handling."""

@@ -23,7 +23,7 @@ from lineage_intake.marquez import (
 )
 from lineage_intake.marquez_ids import GRAPH_NODE_CAP
 from lineage_intake.service.read_catalog import Catalog
-from lineage_intake.service.read_views import run_state, time_of, version_of
+from lineage_intake.service.read_views import dataset_ref, run_state, time_of, version_of
 
 #: Runs of one writer job read to find the one that ended before the consumer started (newest first).
 RUNS_READ_PER_WRITER = 50
@@ -59,10 +59,11 @@ class RunLineageReader:
                     run = store.get_run(*ident) or run
                 started = str(run.get("startTime") or run.get("firstEventTime") or run.get("lastEventTime") or "")
                 inputs: list[UpstreamInput] = []
-                for dataset in run.get("inputs") or []:
-                    if not isinstance(dataset, Mapping):
+                for value in run.get("inputs") or []:
+                    ref = dataset_ref(value)
+                    if ref is None:
                         continue
-                    ns, name = str(dataset.get("namespace")), str(dataset.get("name"))
+                    ns, name = ref
                     producer = self._producer(ns, name, started)
                     inputs.append(
                         UpstreamInput(

@@ -50,7 +50,7 @@ def version_of(*parts: Any) -> str:
 
 
 def namespace_view(item: Mapping[str, Any]) -> Namespace:
-    created = time_of(item.get("createdAt"))
+    created = time_of(item.get("createdAt"), item.get("mergedAt"))
     return Namespace(name=str(item["name"]), created_at=created, updated_at=created)
 
 
@@ -71,11 +71,22 @@ def run_state(item: Mapping[str, Any]) -> tuple[RunState, MergeState, bool]:
     return RUN_STATE_OF_EVENT.get(state, "RUNNING"), merge_state, bool(item.get("startMissing"))
 
 
+def dataset_ref(value: Any) -> tuple[str, str] | None:
+    """A dataset named on a run item: ``{namespace, name}``, or the ``[namespace, name]`` pair merge v2 stores
+    to keep run items small; anything else is skipped."""
+    if isinstance(value, Mapping) and value.get("namespace") and value.get("name"):
+        return str(value["namespace"]), str(value["name"])
+    if isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, str) and v for v in value):
+        return str(value[0]), str(value[1])
+    return None
+
+
 def _dataset_versions(refs: Iterable[Any]) -> list[RunDatasetVersion]:
     out = []
-    for ref in refs or []:
-        if isinstance(ref, Mapping) and ref.get("namespace") and ref.get("name"):
-            ns, name = str(ref["namespace"]), str(ref["name"])
+    for value in refs or []:
+        ref = dataset_ref(value)
+        if ref is not None:
+            ns, name = ref
             out.append(
                 RunDatasetVersion(dataset_version_id=VersionRef(namespace=ns, name=name, version=version_of(ns, name)))
             )
@@ -115,8 +126,8 @@ def run_view(item: Mapping[str, Any]) -> Run:
 def _refs(values: Iterable[Any]) -> list[NamespaceRef]:
     seen: dict[tuple[str, str], NamespaceRef] = {}
     for value in values:
-        if isinstance(value, Mapping) and value.get("namespace") and value.get("name"):
-            key = (str(value["namespace"]), str(value["name"]))
+        key = dataset_ref(value)
+        if key is not None:
             seen.setdefault(key, NamespaceRef(namespace=key[0], name=key[1]))
     return sorted(seen.values(), key=lambda r: (r.namespace, r.name))
 

@@ -51,7 +51,7 @@ class CatalogStore(LineageReader):
     def namespaces(self, limit: int) -> list[dict[str, Any]]:
         """Namespaces by name, the first ``limit`` (their items: a Query of gsi4 keys, then one BatchGetItem)."""
         listed = list(query_prefix(self.dynamodb, self.table, NAMESPACES, "", index="gsi4", limit=limit))
-        found = self._batch_get([(i["pk"], i["sk"]) for i in listed], ["name", "createdAt"], consistent=False)
+        found = self._batch_get([(i["pk"], i["sk"]) for i in listed], ["name", "mergedAt"], consistent=False)
         return [found[(i["pk"], i["sk"])] for i in listed if (i["pk"], i["sk"]) in found]
 
     def listing(self, namespace: str, kind: str, limit: int) -> list[dict[str, Any]]:

@@ -361,11 +361,8 @@ class LineageStore(LineageWrites):
             sets={**job_identity(run.namespace, run.job), **run.job_content()},
             removes=["placeholder"],
         )
-        condition: tuple[str, dict[str, str], dict[str, Any]] = (
-            "attribute_not_exists(#lv)",
-            {"#lv": "lineageVersion"},
-            {},
-        )
+        values: dict[str, Any] = {}
+        condition = ("attribute_not_exists(#lv)", {"#lv": "lineageVersion"}, values)
         try:
             with dynamo_errors():
                 self.dynamodb.update_item(

@@ -20,8 +20,10 @@ AWAITING_START = "AWAITING_START"
 MAX_ITEM_BYTES = 380_000  # DynamoDB's limit is 400 KB; keep room for names and numbers
 #: A checkpoint bigger than this is not kept: the run is then re-read whole (rare: huge facet maps).
 MAX_CHECKPOINT_BYTES = 200_000
-#: A run that is not final gets a checkpoint once it has this many events (a START+COMPLETE run never does).
-CHECKPOINT_MIN_EVENTS = 3
+#: A run that is not final gets a new checkpoint when a merge read this many events since the last one: a
+#: checkpoint costs 2-3 write units, reading 4 more events about half a read unit (docs/merge.md, measured by
+#: bench/merge_cost_bench.py). A START+COMPLETE run never gets one.
+CHECKPOINT_EVERY = 4
 
 
 def run_sk(namespace: str, job: str) -> str:
@@ -55,14 +57,17 @@ def job_identity(namespace: str, name: str) -> dict[str, Any]:
 
 
 def namespace_item(namespace: str, created_at: str) -> dict[str, Any]:
-    """Written once (create-only), with the namespace's first job or dataset: ``/namespaces`` lists gsi4."""
+    """Written once (create-only), with the namespace's first job or dataset: ``/namespaces`` lists gsi4.
+
+    Its time is ``mergedAt`` (when the merge created it), like every merge-time attribute: which merge comes
+    first depends on arrival order, and the records must not (the read API serves it as ``createdAt``)."""
     key = keys.namespace_key(namespace)
     return {
         "pk": key,
         "sk": NAMESPACE_SK,
         "type": "namespace",
         "name": namespace,
-        "createdAt": created_at,
+        "mergedAt": created_at,
         "gsi4pk": NAMESPACES,
         "gsi4sk": f"{namespace[:LISTED_NAME_CHARS]}#{key}",
     }
@@ -76,17 +81,15 @@ def dataset_identity(namespace: str, name: str) -> dict[str, Any]:
 def run_item(run: MergedRun, merged_at: str, *, time_index: bool) -> dict[str, Any]:
     """The run item: the run's summary, its place in its job's runs (gsi1), and the time index (gsi3)."""
     content = run.run_content()
-    events_pk = keys.run_pk(run.namespace, run.job, run.run_id)
     item: dict[str, Any] = {
         "pk": keys.run_key(run.run_id),
         "sk": run_sk(run.namespace, run.job),
         "type": "run",
         **content,
-        "eventsPk": events_pk,
         "gsi1pk": keys.job_key(run.namespace, run.job),
         "gsi1sk": f"RUN#{run.sort_time}#{run.run_id}",
         "mergeVersion": run.merge_version,
-        "contentHash": content_hash(content),
+        "contentHash": content_hash(content)[:16],
         "mergedAt": merged_at,
     }
     if time_index:
@@ -101,7 +104,7 @@ def run_item(run: MergedRun, merged_at: str, *, time_index: bool) -> dict[str, A
 def checkpoint_item(run: MergedRun) -> dict[str, Any] | None:
     """The run's checkpoint item, or None when the run gets none (final, short, or too big to keep)."""
     checkpoint = run.checkpoint
-    if checkpoint is None or run.status not in ("streaming", "pending") or run.event_count < CHECKPOINT_MIN_EVENTS:
+    if checkpoint is None or run.status not in ("streaming", "pending") or run.events_read < CHECKPOINT_EVERY:
         return None
     state = zlib.compress(json.dumps(checkpoint.state, separators=(",", ":"), sort_keys=True, default=str).encode(), 6)
     if len(state) > MAX_CHECKPOINT_BYTES:

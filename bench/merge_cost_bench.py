@@ -1,0 +1,215 @@
+"""Merge cost benchmark (issue 9): DynamoDB units per merge, metered, beside today's code metered the same way.
+
+Each figure comes from ``meter.Meter`` hooked on the DynamoDB client that the merge uses (units from item sizes
+and the template's GSI projections, as on-demand bills them). "today" is the merge of the commit this work started
+from (``BASELINE``): its layer and template are checked out of git into a temporary folder and run in a
+subprocess of this same script (``--worker``), with the same events and the same meter. Events are stored with
+the layer's own ``IngestService`` (not metered: ingest is metered by the ingest bench) and each one is delivered
+to ``MergeService.handle`` as a stream batch of its own, as the stream delivers a run's events when they come
+seconds apart. Scenarios: a job's first run (START, COMPLETE; 4 inputs, 1 output), a steady-state run (the
+same job again), a 10-event run (START, 8 RUNNING, COMPLETE), and a streaming run of 1,000 and 10,000 RUNNING
+events (total read units; the ratio must be at most 12: constant work per event gives 10).
+
+Run: ``python bench/merge_cost_bench.py`` (or ``make bench``). Needs git (for the baseline).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+#: The main commit before merge v2 (issue 9): "today's" merge.
+BASELINE = "ea018cb"
+SEED = ROOT / "tests" / "fixtures" / "corpus" / "marquez" / "docker" / "metadata.json"
+FLINK = ROOT / "tests" / "fixtures" / "corpus" / "openlineage" / "templates" / "flink" / "flink1"
+JOB = "etl_orders_7_days"
+#: ``MERGE_COST_STREAM_SIZES=100,1000`` for a quicker run (on moto the 10,000-event run takes minutes).
+STREAM_SIZES = tuple(int(n) for n in os.environ.get("MERGE_COST_STREAM_SIZES", "1000,10000").split(","))
+TARGET_WRU, TARGET_RRU, TARGET_STREAM_RATIO = 2.0, 2.0, 12.0
+
+
+# ---------------------------------------------------------------------------------------------- worker
+def _seed_pair() -> list[dict[str, Any]]:
+    events = [e for e in json.loads(SEED.read_text()) if e["job"]["name"] == JOB]
+    return sorted(events, key=lambda e: e["eventTime"])
+
+
+def _as_run(events: list[dict[str, Any]], run_id: str, base: float) -> list[dict[str, Any]]:
+    out = []
+    for i, event in enumerate(events):
+        event = copy.deepcopy(event)
+        event["run"]["runId"] = run_id
+        event["eventTime"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(base + 10 * i)) + ".000Z"
+        out.append(event)
+    return out
+
+
+def _flink(count: int, run_id: str) -> list[dict[str, Any]]:
+    start = json.loads((FLINK / "expected_kafka.json").read_text())
+    running = json.loads((FLINK / "expected_kafka_checkpoints.json").read_text())
+    events = [start] + [copy.deepcopy(running) for _ in range(count - 1)]
+    for i, event in enumerate(events):
+        event["run"]["runId"] = run_id
+        event["eventTime"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1_700_000_000 + 10 * i)) + ".000Z"
+        if i:
+            event["run"]["facets"]["checkpoints"] = {"completed": i, "failed": 0, "in-progress": 1, "total": i}
+        event["producer"] = "https://github.com/OpenLineage/OpenLineage/tree/1.0.0/integration/flink"
+        for key in ("schemaURL",):
+            event.setdefault(key, "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent")
+    return events
+
+
+def worker(layer: Path, template: Path, stream_sizes: list[int]) -> dict[str, Any]:
+    """Merge the scenarios with the layer at ``layer`` and the tables of ``template``; units per scenario."""
+    sys.path[:0] = [str(layer), str(HERE), str(ROOT / "tools")]
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    import inspect
+
+    import boto3
+    from lineage_intake import keys
+    from lineage_intake.config import IngestSettings
+    from lineage_intake.principal import Principal
+    from lineage_intake.service import merge as merge_service
+    from lineage_intake.service.ingest import IngestService
+    from lineage_intake.store.dynamo import from_dynamodb
+    from lineage_intake.store.events import EventsStore
+    from lineage_intake.store.lineage import LineageStore
+    from lineage_intake_tools.local.template import load_template
+    from meter import Meter
+    from moto import mock_aws
+
+    resources = load_template(template)["Resources"]
+    out: dict[str, Any] = {}
+    with mock_aws():
+        session = boto3.Session(region_name="us-east-1")
+        ddb = session.client("dynamodb")
+        for logical, name in (("EventsTable", "bench-events"), ("LineageTable", "bench-lineage")):
+            props = resources[logical]["Properties"]
+            definition = {
+                k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes") if k in props
+            }
+            ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **definition)
+        session.client("s3").create_bucket(Bucket="bench-bodies")
+        events = EventsStore(ddb, "bench-events", "bench-bodies", lambda: session.client("s3"))
+        settings = IngestSettings.from_env({"EVENTS_TABLE": "bench-events", "BODY_BUCKET": "bench-bodies"})
+        ingest = IngestService(events, settings, lambda _o: None)
+        lineage = LineageStore(ddb, "bench-lineage")
+        meter = Meter().attach(ddb)
+
+        class NoGrace:
+            def send(self, *_args: Any) -> None:
+                pass
+
+        args: list[Any] = [events, lineage, lambda _o: None]
+        if "grace" in inspect.signature(merge_service.MergeService).parameters:
+            args.append(NoGrace())
+        service = merge_service.MergeService(*args)
+
+        def deliver(run: list[dict[str, Any]]) -> dict[str, float]:
+            used = {"wru": 0.0, "rru": 0.0, "merges": 0, "cpu_ms": 0.0, "gsi3_wru": 0.0, "max_rru": 0.0}
+            for event in run:
+                namespace = event["job"]["namespace"]
+                with meter.disabled():
+                    stored = ingest.store_event(event, Principal("tok_bench", frozenset({namespace})))
+                    pk = keys.run_pk(namespace, event["job"]["name"], event["run"]["runId"].lower())
+                    item = ddb.get_item(
+                        TableName="bench-events",
+                        Key={"pk": {"S": pk}, "sk": {"S": f"{stored.event_time}#{stored.event_id}"}},
+                    )["Item"]
+                before = meter.snapshot()
+                cpu = time.process_time()
+                service.handle(from_dynamodb(item), "INSERT", merge_service.Batch())
+                used["cpu_ms"] += (time.process_time() - cpu) * 1000
+                delta = meter.delta(before)
+                used["wru"] += delta.wru.get("bench-lineage", 0.0) + sum(
+                    v for k, v in delta.wru.items() if k.startswith("bench-lineage/")
+                )
+                used["rru"] += delta.total_rru
+                used["max_rru"] = max(used["max_rru"], delta.total_rru)
+                used["gsi3_wru"] += delta.wru.get("bench-lineage/gsi3", 0.0)
+                used["merges"] += 1
+            return used
+
+        pair = _seed_pair()
+        out["first run"] = deliver(_as_run(pair, "00000000-0000-4000-8000-000000000001", 1_700_000_000))
+        out["steady-state run"] = deliver(_as_run(pair, "00000000-0000-4000-8000-000000000002", 1_700_001_000))
+        ten = [pair[0]] + [copy.deepcopy(pair[0]) | {"eventType": "RUNNING"} for _ in range(8)] + [pair[1]]
+        out["10-event run"] = deliver(_as_run(ten, "00000000-0000-4000-8000-000000000003", 1_700_002_000))
+        for size in stream_sizes:
+            out[f"streaming {size}"] = deliver(_flink(size, f"00000000-0000-4000-8000-{size:012d}"))
+    return out
+
+
+def _run_worker(layer: Path, template: Path, stream_sizes: list[int]) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--worker", str(layer), str(template), ",".join(map(str, stream_sizes))]
+    answer = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    if answer.returncode != 0:
+        raise RuntimeError(f"merge cost worker failed: {answer.stderr[-2000:]}")
+    return dict(json.loads(answer.stdout.strip().splitlines()[-1]))
+
+
+def _baseline(tmp: Path) -> tuple[Path, Path]:
+    """The layer and template of ``BASELINE``, from git, into ``tmp``."""
+    archive = subprocess.run(
+        ["git", "archive", BASELINE, "layers/shared", "template.yaml"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+    return tmp / "layers" / "shared", tmp / "template.yaml"
+
+
+# ---------------------------------------------------------------------------------------------- report
+def run() -> list[str]:
+    now = _run_worker(ROOT / "layers" / "shared", ROOT / "template.yaml", list(STREAM_SIZES))
+    with tempfile.TemporaryDirectory() as folder:
+        layer, template = _baseline(Path(folder))
+        # today's merge re-reads the whole run at every event: 10,000 events would take hours; 1,000 is shown
+        today = _run_worker(layer, template, [STREAM_SIZES[0]])
+    lines = [f"  merge DynamoDB units per run, metered (today = commit {BASELINE}, same events, same meter):"]
+    for name in ("first run", "steady-state run", "10-event run"):
+        ours, old = now[name], today[name]
+        lines.append(
+            f"    {name:<17} {ours['wru']:5.1f} WRU ({ours['wru'] - ours['gsi3_wru']:.1f} without the time index "
+            f"gsi3) {ours['rru']:5.1f} RRU over {ours['merges']} merges (at most {ours['max_rru']:.1f} RRU in one)"
+            f"   today: {old['wru']:5.1f} WRU {old['rru']:5.1f} RRU (at most {old.get('max_rru', 0):.1f} in one)"
+        )
+    steady = now["steady-state run"]
+    without = steady["wru"] - steady["gsi3_wru"]
+    lines.append(
+        f"    steady-state target <= {TARGET_WRU:.0f} WRU per run without the time index (gsi3 adds "
+        f"{steady['gsi3_wru']:.0f}, the read API's, by the lead's decision): "
+        f"{'MET' if without <= TARGET_WRU else 'MISSED'} at {without:.1f}; <= {TARGET_RRU:.0f} RRU per merge: "
+        f"{'MET' if steady['max_rru'] <= TARGET_RRU else 'MISSED'} at {steady['max_rru']:.1f}"
+    )
+    small, large = (now[f"streaming {n}"] for n in STREAM_SIZES)
+    ratio = large["rru"] / small["rru"]
+    old_small = today[f"streaming {STREAM_SIZES[0]}"]
+    lines.append(
+        f"    streaming, one event per batch: {STREAM_SIZES[0]:,} events {small['rru']:.0f} RRU "
+        f"(today {old_small['rru']:.0f}), {STREAM_SIZES[1]:,} events {large['rru']:.0f} RRU (today: not run, "
+        f"it re-reads the run at every event); ratio {ratio:.1f} (target <= {TARGET_STREAM_RATIO:.0f}): "
+        f"{'MET' if ratio <= TARGET_STREAM_RATIO else 'MISSED'}"
+    )
+    lines.append(
+        f"    streaming writes: {small['wru'] / small['merges']:.1f} WRU per event (run item and checkpoint), "
+        f"today {old_small['wru'] / old_small['merges']:.1f}"
+    )
+    return lines
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        sizes = [int(s) for s in sys.argv[4].split(",") if s]
+        print(json.dumps(worker(Path(sys.argv[2]), Path(sys.argv[3]), sizes)))
+    else:
+        for line in run():
+            print(line)
