@@ -15,6 +15,7 @@ SUITES = [
     ("merge", "merge_bench"),
     ("merge cost (DynamoDB units, metered)", "merge_cost_bench"),
     ("end to end (local stack)", "e2e_bench"),
+    ("read API (1,000 jobs, 2,000 datasets)", "read_bench"),
 ]
 
 

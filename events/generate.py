@@ -64,6 +64,21 @@ def http_event(
     }
 
 
+def read_event(path: str, query: str = "", scopes: list | None = None) -> dict:
+    """A GET of the read API as API Gateway hands it to the read function: no body, the authorizer's context
+    with the read scope (the ``GET /api/v1/{proxy+}`` route)."""
+    event = http_event(b"", path=path)
+    del event["headers"]["content-type"]
+    event["headers"]["content-length"] = "0"
+    event["headers"]["user-agent"] = event["requestContext"]["http"]["userAgent"] = "python-requests/2.34.2"
+    event["routeKey"] = event["requestContext"]["routeKey"] = "GET /api/v1/{proxy+}"
+    event["requestContext"]["http"]["method"] = "GET"
+    event["requestContext"]["authorizer"]["lambda"]["scopes"] = json.dumps(scopes or ["read", "write"])
+    event["rawQueryString"] = query
+    event["body"] = None
+    return event
+
+
 def write(name: str, event: dict) -> None:
     (HERE / name).write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -79,6 +94,9 @@ def main() -> None:
     write("ingest-batch.json", http_event(batch, path="/api/v1/lineage/batch"))
     write("ingest-invalid.json", http_event((FLUENTD / "event_no_run_id.json").read_bytes()))
     write("ingest-forbidden.json", http_event(start, connections=["another-connection"]))
+    write("api-namespaces.json", read_event("/api/v1/namespaces", "limit=10"))
+    write("api-lineage-unknown-node.json", read_event("/api/v1/lineage", "nodeId=job%3Amy-namespace%3Amy-job&depth=2"))
+    write("api-write-only-token.json", read_event("/api/v1/namespaces", scopes=["write"]))
 
 
 if __name__ == "__main__":

@@ -143,4 +143,8 @@ def _domain_error(exc: DomainError) -> Response:
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # ``POST /api/v1/lineage/`` (trailing slash, its own route in the template) is ``/api/v1/lineage``.
+    raw = str(event.get("rawPath") or "/")
+    if len(raw) > 1 and raw.endswith("/"):
+        event = {**event, "rawPath": raw.rstrip("/")}
     return app.resolve(event, context)

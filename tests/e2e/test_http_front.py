@@ -148,7 +148,10 @@ def test_a_malformed_or_oversized_chunked_body_is_refused(wire: bytes, error: ty
 
 # ---------------------------------------------------------------------------- routing and authorization
 def test_the_routes_and_the_authorizer_are_read_from_the_template(stack: Stack) -> None:
-    assert {(m, p) for m, p, _ in stack.http_routes()} == {(r.method, r.path) for r in ROUTES}
+    routes = {(m, p, f) for m, p, f in stack.http_routes()}
+    assert {(r.method, r.path, r.function_logical_id) for r in ROUTES} <= routes
+    assert {("POST", "/api/v1/lineage/", "IngestFunction"), ("GET", "/api/v1/{proxy+}", "ApiFunction")} <= routes
+    assert stack.unauthorized_routes() == {("ANY", "$default")}
     config = AuthorizerConfig.from_template(stack.authorizer())
     assert config == AuthorizerConfig("AuthorizerFunction", ("Authorization",), 60, True, "2.0")
     assert AuthorizerConfig.from_template(stack.authorizer(), ttl_override=0).ttl_seconds == 0
@@ -158,10 +161,38 @@ def test_the_routes_and_the_authorizer_are_read_from_the_template(stack: Stack) 
     ("method", "target"), [("GET", "/api/v1/lineage"), ("POST", "/elsewhere"), ("POST", "/api/v1/lineage/")]
 )
 def test_an_unmatched_route_is_404_and_never_reaches_a_function(method: str, target: str) -> None:
+    # Given only the ingest routes (no greedy route, no $default)
     functions = Functions()
     answer = gateway(functions).handle(request(method=method, target=target))
     assert (answer.status, json.loads(answer.body)) == (404, {"message": "Not Found"})
     assert functions.calls == []
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "expected"),
+    [
+        ("GET", "/api/v1/namespaces/a%2Fb/jobs", "GET /api/v1/{proxy+}"),
+        ("POST", "/api/v1/lineage", "POST /api/v1/lineage"),
+        ("POST", "/api/v1/api/v1/lineage", "$default"),
+        ("GET", "/", "$default"),
+    ],
+)
+def test_routes_match_exact_then_greedy_then_default_like_an_http_api(method: str, target: str, expected: str) -> None:
+    routes = [*ROUTES, Route("GET", "/api/v1/{proxy+}", "ApiFunction"), Route("ANY", "$default", "ApiFunction", False)]
+    chosen = Gateway(routes, AUTH, lambda _f, _e: {}, lambda *_a: None).route(method, target)
+    assert chosen is not None and chosen.key == expected
+
+
+def test_a_route_without_authorizer_reaches_its_function_without_a_token() -> None:
+    # Given a $default route declared with Auth: NONE
+    functions = Functions()
+    routes = [*ROUTES, Route("ANY", "$default", "ApiFunction", authorized=False)]
+    # When an unknown path is requested without any Authorization header
+    answer = Gateway(routes, AUTH, functions, lambda *_a: None).handle(request(target="/nope", headers=[]))
+    # Then the function answers it, with no authorizer call and no authorizer context
+    assert [f for f, _ in functions.calls] == ["ApiFunction"]
+    assert "authorizer" not in functions.calls[0][1]["requestContext"]
+    assert answer.status == 200
 
 
 @pytest.mark.parametrize("headers", [[], [("Authorization", "")], [("Authorization", "   ")]])

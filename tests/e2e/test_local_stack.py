@@ -266,15 +266,26 @@ def test_a_revoked_token_is_denied_once_the_authorizer_cache_ttl_passes(local_st
 
 # ---------------------------------------------------------------------------- the gateway
 @pytest.mark.parametrize(
-    ("method", "path"), [("GET", "/api/v1/lineage"), ("POST", "/api/v1/other"), ("POST", "/api/v1/lineage/")]
+    ("method", "path"), [("POST", "/api/v1/api/v1/lineage"), ("POST", "/api/v1/other"), ("GET", "/")]
 )
-def test_requests_that_match_no_route_get_404_before_any_authorization(
+def test_wrong_urls_get_a_404_that_names_the_right_endpoints_without_a_token(
     local_stack: RunningStack, method: str, path: str
 ) -> None:
-    answer = requests.request(method, local_stack.url + path, timeout=30)  # no Authorization: still 404, not 401
+    # Given a client that put the path into OPENLINEAGE_URL, or any other unknown path; no Authorization header
+    answer = requests.request(method, local_stack.url + path, timeout=30)
+    # Then the $default route answers 404 in Marquez's error shape, naming the endpoints (not a bare 401 or 404)
     assert answer.status_code == 404
-    assert answer.json() == {"message": "Not Found"}
+    body = answer.json()
+    assert body["code"] == 404 and "POST events to /api/v1/lineage" in body["message"]
+    assert "OPENLINEAGE_URL is the base URL" in body["message"]
     assert answer.headers["apigw-requestid"]
+
+
+def test_a_trailing_slash_on_the_lineage_endpoint_is_the_same_endpoint(local_stack: RunningStack) -> None:
+    start, _ = fresh_run(local_stack)
+    answer = post(local_stack, json.dumps(start), local_stack.api_key, path="/api/v1/lineage/")
+    assert answer.status_code == 200 and answer.json()["status"] == "accepted"
+    assert len(stored_events(local_stack, start["job"]["namespace"], start["job"]["name"], start["run"]["runId"])) == 1
 
 
 def test_invalid_events_get_ingests_400_through_the_gateway(local_stack: RunningStack) -> None:

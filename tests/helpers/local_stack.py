@@ -44,6 +44,11 @@ class RunningStack:
     def namespace(self) -> str:
         return self.env["OPENLINEAGE_NAMESPACE"]
 
+    @property
+    def read_token(self) -> str:
+        """The read+write token the stack creates for the read API (``LINEAGE_READ_TOKEN``)."""
+        return self.env["LINEAGE_READ_TOKEN"]
+
     def cli_env(self) -> dict[str, str]:
         """The environment a user has after ``set -a; . .local/openlineage.env; set +a``."""
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LINEAGE_", "OPENLINEAGE_"))}

@@ -74,7 +74,11 @@ def test_a_valid_token_is_allowed_and_passes_its_connections_to_ingest(authorize
     # Then the simple response allows it, with the context that ingest reads
     assert answer == {
         "isAuthorized": True,
-        "context": {"tokenId": EXAMPLE_TOKEN_ID, "connections": '["production", "spark-prod"]'},
+        "context": {
+            "tokenId": EXAMPLE_TOKEN_ID,
+            "connections": '["production", "spark-prod"]',
+            "scopes": '["write"]',
+        },
     }
     assert Principal.from_context(answer["context"]) == Principal(
         EXAMPLE_TOKEN_ID, frozenset({"production", "spark-prod"})

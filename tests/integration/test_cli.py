@@ -187,10 +187,40 @@ def test_an_out_of_range_expiry_is_refused(run, days) -> None:
     assert "--expires-in-days" in result.err
 
 
-def test_tokens_create_needs_a_connection(run) -> None:
+def test_tokens_create_needs_a_connection_for_the_default_write_scope(run) -> None:
     result = run("tokens", "create")
+    assert result.code == 1
+    assert "write scope needs at least one --connection" in result.err
+
+
+def test_tokens_create_defaults_to_write_only_so_existing_scripts_keep_their_meaning(run, admin) -> None:
+    # Given a connection; When a token is created without --scope
+    run("connections", "create", "production")
+    data = run("tokens", "create", "--connection", "production", "--json").json
+    # Then it is write-only, on the record and in the listing
+    assert data["scopes"] == ["write"]
+    assert admin.tokens.get(data["tokenId"]).scopes == frozenset({"write"})
+
+
+def test_a_read_only_token_needs_no_connection_and_a_read_write_token_gets_both(run, admin) -> None:
+    run("connections", "create", "production")
+    # When a read-only token is created without any connection
+    reader = run("tokens", "create", "--scope", "read", "--name", "notebooks", "--json")
+    # And a read+write token for a connection
+    both = run("tokens", "create", "--scope", "read", "--scope", "write", "--connection", "production", "--json")
+    # Then each record holds exactly its scopes
+    assert reader.code == 0, reader.err
+    assert admin.tokens.get(reader.json["tokenId"]).scopes == frozenset({"read"})
+    assert admin.tokens.get(reader.json["tokenId"]).connections == frozenset()
+    assert admin.tokens.get(both.json["tokenId"]).scopes == frozenset({"read", "write"})
+    listing = run("tokens", "list")
+    assert "SCOPES" in listing.out and "read, write" in listing.out
+
+
+def test_an_unknown_scope_is_refused_by_the_command_line(run) -> None:
+    result = run("tokens", "create", "--scope", "admin", "--connection", "production")
     assert result.code == 2
-    assert "--connection" in result.err
+    assert "--scope" in result.err
 
 
 def test_tokens_list_never_shows_a_secret_or_a_hash(run, admin) -> None:
@@ -204,7 +234,7 @@ def test_tokens_list_never_shows_a_secret_or_a_hash(run, admin) -> None:
         for hidden in (token, parts.secret, secret_hash):
             assert hidden not in listing.out + listing.err
     (shown,) = run("tokens", "list", "--json").json
-    public = {"tokenId", "name", "connections", "status", "createdAt", "expiresAt", "revoked", "revokedAt"}
+    public = {"tokenId", "name", "connections", "scopes", "status", "createdAt", "expiresAt", "revoked", "revokedAt"}
     assert set(shown) == public | {"lastUsedAt"}
 
 

@@ -158,6 +158,23 @@ def test_a_namespace_outside_the_tokens_connections_gets_403_and_nothing_is_stor
     assert all_items(aws) == []
 
 
+@pytest.mark.parametrize("path", ["/api/v1/lineage", "/api/v1/lineage/batch"])
+def test_a_read_only_token_gets_403_naming_the_write_scope_and_nothing_is_stored(
+    path, ingest, lambda_context, aws
+) -> None:
+    # Given an event the token's connection could hold, sent with a token that has only the read scope
+    event = event_file("ingest-start.json")
+    body = json.loads(event["body"])
+    request = request_for([body] if path.endswith("batch") else body, path=path)
+    request["requestContext"]["authorizer"]["lambda"]["scopes"] = '["read"]'
+    # When ingest handles it
+    status, answer, _ = call(ingest, request, lambda_context)
+    # Then it is refused as a whole with the missing scope named, and nothing is stored
+    assert status == 403
+    assert "lacks the 'write' scope" in answer["message"]
+    assert all_items(aws) == []
+
+
 def test_a_request_without_authorizer_context_fails_closed(ingest, lambda_context, aws) -> None:
     request = event_file("ingest-start.json")
     del request["requestContext"]["authorizer"]

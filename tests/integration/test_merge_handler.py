@@ -82,7 +82,7 @@ def test_the_template_wires_the_stream_with_partial_failures_bisection_bounded_r
     alarm = stack.resources["MergeDeadLetterAlarm"]["Properties"]
     assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["MergeDeadLetterQueue", "QueueName"]}
     lineage = stack.resources["LineageTable"]["Properties"]
-    assert {i["IndexName"] for i in lineage["GlobalSecondaryIndexes"]} == {"gsi1", "gsi2", "gsi3"}
+    assert {i["IndexName"] for i in lineage["GlobalSecondaryIndexes"]} == {"gsi1", "gsi2", "gsi3", "gsi4"}
 
 
 def test_the_filter_passes_inserted_events_and_drops_removals(pipeline: Pipeline) -> None:

@@ -37,7 +37,7 @@ def poisoned_second_record(event: dict[str, Any]) -> list[str]:
     return [event["Records"][1]["dynamodb"]["SequenceNumber"]]
 
 
-#: File -> what the function answers: a status code (ingest), isAuthorized (authorizer) or the sequence numbers
+#: File -> what the function answers: a status code (ingest, api), isAuthorized (authorizer) or the sequence numbers
 #: reported in batchItemFailures (merge).
 EXPECTED: dict[str, int | bool | Callable[[dict[str, Any]], list[str]]] = {
     "ingest-start.json": 200,
@@ -50,6 +50,9 @@ EXPECTED: dict[str, int | bool | Callable[[dict[str, Any]], list[str]]] = {
     "authorizer-valid-token.json": True,
     "authorizer-wrong-token.json": False,
     "authorizer-missing-header.json": False,
+    "api-namespaces.json": 200,
+    "api-lineage-unknown-node.json": 404,
+    "api-write-only-token.json": 403,
     "merge-stream-batch.json": lambda event: [],
     "merge-stream-poison.json": poisoned_second_record,
     "startgrace-message.json": lambda event: [],
@@ -173,10 +176,14 @@ def test_sam_local_invoke_answers_what_the_event_file_is_meant_to_produce(
         body = json.loads(answer["body"])
         if expected == 200:
             assert body["status"] in ("accepted", "success")
+    elif logical_id == "ApiFunction":
+        assert answer["statusCode"] == expected, answer["body"]
+        body = json.loads(answer["body"])
+        assert body == {"namespaces": []} if expected == 200 else body["code"] == expected
     elif logical_id == "AuthorizerFunction":
         assert answer["isAuthorized"] is expected
         if expected:
-            assert set(answer["context"]) == {"tokenId", "connections"}
+            assert set(answer["context"]) == {"tokenId", "connections", "scopes"}
     elif logical_id == "MergeFunction":
         assert callable(expected)
         failed = [f["itemIdentifier"] for f in answer["batchItemFailures"]]

@@ -121,6 +121,7 @@ def test_every_function_and_the_api_have_a_log_group_for_the_local_log_files() -
         "AuthorizerFunction": "AuthorizerLogGroup",
         "MergeFunction": "MergeLogGroup",
         "StartGraceFunction": "StartGraceLogGroup",
+        "ApiFunction": "ApiLogGroup",
     }
     assert access_log_group(template) == "HttpApiAccessLogGroup"
 

@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
+from lineage_intake.errors import Forbidden
 from lineage_intake.principal import Principal
 from lineage_intake.service.authorizer import TokenAuthorizer
 from lineage_intake.tokens import (
@@ -234,8 +235,64 @@ def test_the_principal_context_round_trips_to_ingest() -> None:
     decision = verify(f"Bearer {TOKEN}", Table(record(connections=frozenset({"b", "a"}))).get, NOW)
     assert decision.principal is not None
     context = decision.principal.to_context()
-    assert context == {"tokenId": TOKEN_ID, "connections": '["a", "b"]'}
+    assert context == {"tokenId": TOKEN_ID, "connections": '["a", "b"]', "scopes": '["write"]'}
     assert Principal.from_context(context) == decision.principal
+
+
+# ---------------------------------------------------------------------- scopes
+def test_a_read_and_write_token_passes_both_scopes_through_the_context() -> None:
+    # Given a token with both scopes
+    table = Table(record(scopes=frozenset({"read", "write"})))
+    # When it is verified and its context is read back by a function
+    decision = verify(f"Bearer {TOKEN}", table.get, NOW)
+    assert decision.principal is not None
+    principal = Principal.from_context(decision.principal.to_context())
+    # Then both scopes arrive and neither check refuses it
+    assert principal.scopes == frozenset({"read", "write"})
+    principal.check_scope("read")
+    principal.check_scope("write")
+
+
+def test_a_context_without_scopes_means_write_only_as_before_scopes_existed() -> None:
+    # Given the context of a token stored before scopes existed
+    principal = Principal.from_context({"tokenId": TOKEN_ID, "connections": '["a"]'})
+    # Then it may write and may not read
+    principal.check_scope("write")
+    with pytest.raises(Forbidden, match="lacks the 'read' scope"):
+        principal.check_scope("read")
+
+
+def test_a_write_only_token_is_refused_by_the_read_check_with_the_missing_scope_named() -> None:
+    principal = Principal(TOKEN_ID, frozenset({"a"}), frozenset({"write"}))
+    with pytest.raises(Forbidden, match=r"lacks the 'read' scope .*--scope read"):
+        principal.check_scope("read")
+
+
+def test_a_read_only_token_cannot_write_into_any_namespace() -> None:
+    principal = Principal(TOKEN_ID, frozenset({"a"}), frozenset({"read"}))
+    with pytest.raises(Forbidden, match="lacks the 'write' scope"):
+        principal.check_can_write("a")
+
+
+def test_a_read_only_token_without_connections_is_allowed_but_a_write_token_without_is_not() -> None:
+    read_only = verify(f"Bearer {TOKEN}", Table(record(connections=frozenset(), scopes=frozenset({"read"}))).get, NOW)
+    write_only = verify(f"Bearer {TOKEN}", Table(record(connections=frozenset())).get, NOW)
+    assert read_only.allowed and read_only.principal is not None
+    assert read_only.principal.scopes == frozenset({"read"})
+    assert not write_only.allowed and write_only.reason == "no_connections"
+
+
+@pytest.mark.parametrize("raw", ["not json", '{"read": 1}', "42"])
+def test_a_malformed_scopes_context_fails_closed(raw: str) -> None:
+    with pytest.raises(Forbidden, match="malformed"):
+        Principal.from_context({"tokenId": TOKEN_ID, "connections": "[]", "scopes": raw})
+
+
+def test_unknown_scope_names_in_the_context_grant_nothing() -> None:
+    principal = Principal.from_context({"tokenId": TOKEN_ID, "connections": "[]", "scopes": '["admin"]'})
+    assert principal.scopes == frozenset()
+    with pytest.raises(Forbidden):
+        principal.check_scope("read")
 
 
 # ---------------------------------------------------------------------- time

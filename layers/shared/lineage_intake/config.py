@@ -60,3 +60,11 @@ class AuthorizerSettings(_Settings):
     tokens_table: str = Field(alias="TOKENS_TABLE", min_length=1)
     #: ``TOKEN_LAST_USED_WRITES=true`` records a best-effort last-used time; it needs UpdateItem on the table.
     record_last_used: bool = Field(alias="TOKEN_LAST_USED_WRITES", default=False)
+
+
+class ReadSettings(EventsSettings):
+    """The read API reads what the merge writes (Lineage table) and the stored events (Events table, bucket)."""
+
+    lineage_table: str = Field(alias="LINEAGE_TABLE", min_length=1)
+    #: Default of ``lineageWindowDays``: job edges last seen within it are in the graph (docs/read-api.md).
+    lineage_window_days: int = Field(alias="LINEAGE_WINDOW_DAYS", default=30, ge=1, le=3650)

@@ -69,3 +69,8 @@ def run_key(run_id: str) -> str:
 def field_key(namespace: str, name: str, field: str) -> str:
     """A column of a dataset (column lineage records)."""
     return f"F#{digest(namespace, name, field)}"
+
+
+def namespace_key(namespace: str) -> str:
+    """A namespace of the Lineage table (its listing item, docs/read-api.md)."""
+    return f"N#{digest(namespace)}"

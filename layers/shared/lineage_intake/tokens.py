@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from lineage_intake.principal import Principal
+from lineage_intake.principal import DEFAULT_SCOPES, Principal
 
 TOKEN_PREFIX = "li"
 TOKEN_ID_BYTES = 8
@@ -161,6 +161,8 @@ class TokenRecord:
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
     hash_version: str = HASH_VERSION
+    #: ``write`` and/or ``read`` (``principal.SCOPES``); records stored before scopes existed mean ``write``.
+    scopes: frozenset[str] = DEFAULT_SCOPES
 
     def status(self, now: datetime) -> Literal["active", "revoked", "expired"]:
         if self.revoked:
@@ -175,6 +177,7 @@ class TokenRecord:
             "tokenId": self.token_id,
             "name": self.name,
             "connections": sorted(self.connections),
+            "scopes": sorted(self.scopes),
             "status": self.status(now),
             "createdAt": format_time(self.created_at),
             "expiresAt": format_time(self.expires_at) if self.expires_at else None,
@@ -192,7 +195,13 @@ class IssuedToken:
     token: str = field(repr=False)
 
 
-def new_token(connections: frozenset[str], name: str, now: datetime, expires_at: datetime | None = None) -> IssuedToken:
+def new_token(
+    connections: frozenset[str],
+    name: str,
+    now: datetime,
+    expires_at: datetime | None = None,
+    scopes: frozenset[str] = DEFAULT_SCOPES,
+) -> IssuedToken:
     """A new token from the CSPRNG with its record. There is no way to choose the secret."""
     token_id = generate_token_id()
     secret = generate_secret()
@@ -203,6 +212,7 @@ def new_token(connections: frozenset[str], name: str, now: datetime, expires_at:
         connections=connections,
         created_at=now,
         expires_at=expires_at,
+        scopes=scopes,
     )
     return IssuedToken(record=record, token=format_token(token_id, secret))
 
@@ -250,12 +260,12 @@ def verify(header: str | None, lookup: TokenLookup, now: datetime) -> Decision:
         return Decision.deny("revoked", parts.token_id)
     if state == "expired":
         return Decision.deny("expired", parts.token_id)
-    if not record.connections:
+    if not record.connections and "read" not in record.scopes:
         return Decision.deny("no_connections", parts.token_id)
     return Decision(
         allowed=True,
         reason="ok",
         token_id=record.token_id,
-        principal=Principal(token_id=record.token_id, connections=record.connections),
+        principal=Principal(token_id=record.token_id, connections=record.connections, scopes=record.scopes),
         record=record,
     )

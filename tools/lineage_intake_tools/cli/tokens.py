@@ -6,12 +6,16 @@ from lineage_intake_tools.cli.base import CliError, Context, Result, Subparsers,
 
 
 def tokens_create(ctx: Context) -> Result:
-    issued = admin(ctx).create_token(ctx.args.connection, ctx.args.name, ctx.args.expires_in_days)
+    issued = admin(ctx).create_token(
+        ctx.args.connection or [], ctx.args.name, ctx.args.expires_in_days, scopes=ctx.args.scope
+    )
     record = issued.record
     expiry = f"expires {record.public_dict(record.created_at)['expiresAt']}" if record.expires_at else "never expires"
+    writes = f"writes connection(s) {', '.join(sorted(record.connections))}" if "write" in record.scopes else ""
+    reads = "reads all lineage of the deployment" if "read" in record.scopes else ""
     lines = [
-        f"Created token {record.token_id} ({record.name!r}) for connection(s) {', '.join(sorted(record.connections))};"
-        f" it {expiry}.",
+        f"Created token {record.token_id} ({record.name!r}) with scope(s) {', '.join(sorted(record.scopes))}: "
+        f"it {' and '.join(x for x in (writes, reads) if x)}; it {expiry}.",
         "Store the token now: it is shown once and cannot be recovered. It is the last line below.",
         issued.token,
     ]
@@ -28,6 +32,7 @@ def tokens_list(ctx: Context) -> Result:
         (
             str(d["tokenId"]),
             str(d["name"]),
+            ", ".join(sorted(r.scopes)),
             ", ".join(sorted(r.connections)) or "-",
             str(d["status"]),
             str(d["createdAt"]),
@@ -36,7 +41,7 @@ def tokens_list(ctx: Context) -> Result:
         )
         for r, d in zip(records, shown, strict=True)
     ]
-    header = ("TOKEN ID", "NAME", "CONNECTIONS", "STATUS", "CREATED", "EXPIRES", "LAST USED")
+    header = ("TOKEN ID", "NAME", "SCOPES", "CONNECTIONS", "STATUS", "CREATED", "EXPIRES", "LAST USED")
     return Result(shown, table(rows, header) if rows else ["No tokens."])
 
 
@@ -70,7 +75,13 @@ def add_commands(sub: Subparsers) -> None:
     commands = add_group(sub, "tokens", "manage API tokens")
     create = add_command(commands, "create", tokens_create, "create a token; it is printed once, on the last line")
     create.add_argument(
-        "--connection", action="append", required=True, metavar="NAME", help="a connection it may write (repeatable)"
+        "--connection", action="append", metavar="NAME", help="a connection it may write (repeatable; needed for write)"
+    )
+    create.add_argument(
+        "--scope",
+        action="append",
+        choices=["read", "write"],
+        help="write: send events to its connections (default); read: the read API, whole deployment (repeatable)",
     )
     create.add_argument("--name", help="a human name (default: the connection names)")
     create.add_argument("--expires-in-days", type=int, metavar="N", help="expiry in days (default: never)")

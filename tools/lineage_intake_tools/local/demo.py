@@ -53,7 +53,11 @@ def stack_settings(path: Path) -> dict[str, str]:
             "terminal, wait for its 'ready' line, then run `make demo` again."
         )
     values = read_env_file(path)
-    missing = [k for k in ("OPENLINEAGE_URL", "OPENLINEAGE_API_KEY", "OPENLINEAGE_NAMESPACE") if not values.get(k)]
+    missing = [
+        k
+        for k in ("OPENLINEAGE_URL", "OPENLINEAGE_API_KEY", "LINEAGE_READ_TOKEN", "OPENLINEAGE_NAMESPACE")
+        if not values.get(k)
+    ]
     if missing:
         raise DemoError(f"{path} lacks {', '.join(missing)}: restart the local stack with `make run`")
     return values
@@ -206,6 +210,35 @@ def wait_for_run(env: Mapping[str, str], namespace: str, job: str, run_id: str, 
     return False
 
 
+def fetch_graph(url: str, token: str, node_id: str, depth: int) -> dict[str, Any]:
+    """``GET /api/v1/lineage`` over HTTP with the read token, as a Marquez client would."""
+    from urllib.parse import urlencode, urlsplit
+
+    parts = urlsplit(url)
+    query = urlencode({"nodeId": node_id, "depth": depth})
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=10)
+    try:
+        connection.request("GET", f"/api/v1/lineage?{query}", headers={"Authorization": f"Bearer {token}"})
+        answer = connection.getresponse()
+        body = answer.read()
+    except OSError as exc:
+        raise DemoError(f"GET /api/v1/lineage failed: {exc}") from exc
+    finally:
+        connection.close()
+    if answer.status != 200:
+        raise DemoError(f"GET /api/v1/lineage answered {answer.status}: {body[:200]!r}")
+    graph: dict[str, Any] = json.loads(body)
+    return graph
+
+
+def print_graph(graph: Mapping[str, Any]) -> None:
+    """One line per edge, ``origin -> destination``, then the node count."""
+    edges = sorted({(e["origin"], e["destination"]) for n in graph["graph"] for e in n["outEdges"]})
+    for origin, destination in edges:
+        print(f"  {origin} -> {destination}")
+    print(f"  ({len(graph['graph'])} nodes, {len(edges)} edges{', truncated' if graph.get('truncated') else ''})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m lineage_intake_tools.local.demo", description=__doc__.split("\n")[0]
@@ -252,6 +285,14 @@ def main(argv: list[str] | None = None) -> int:
     last = runs[-1]
     print(f"\n$ lineage-intake runs show {' '.join(last)} --json")
     cli(env, "runs", "show", *last, "--json")
+    node = "job:food_delivery:etl_delivery_7_days"
+    url = f"{env['OPENLINEAGE_URL']}/api/v1/lineage?nodeId={node}&depth=1"
+    print(f"\n$ curl -H 'Authorization: Bearer $LINEAGE_READ_TOKEN' '{url}'")
+    try:
+        print_graph(fetch_graph(env["OPENLINEAGE_URL"], env["LINEAGE_READ_TOKEN"], node, depth=1))
+    except DemoError as exc:
+        print(f"make demo: {exc}", file=sys.stderr)
+        return 1
     print(
         f"\nDone: {len(events)} events, {len(runs)} merged runs. Try it yourself:\n"
         f"  set -a; . {args.env_file}; set +a\n"

@@ -4,10 +4,11 @@ It turns each HTTP request into the event an HTTP API sends to a Lambda proxy in
 2.0, runs the template's Lambda authorizer first, and turns the function's answer back into an HTTP response.
 The rules it follows are API Gateway's, so a client that works here behaves the same against AWS:
 
-- Routes are the template's ``HttpApi`` events (``stack.http_routes()``), matched on method and exact path.
-  Anything else answers ``404 {"message":"Not Found"}``, as an HTTP API does (it has no 405: a route is the
-  pair of method and path, so a known path with another method is just another unknown route). Unmatched
-  requests never reach the authorizer.
+- Routes are the template's ``HttpApi`` events (``stack.http_routes()``), matched as an HTTP API does: an
+  exact method and path first, then a greedy ``/{proxy+}`` path (the longest prefix), then ``ANY`` for the
+  method, then the ``$default`` route. Without a match the answer is ``404 {"message":"Not Found"}`` (an
+  HTTP API has no 405: a route is the pair of method and path). Unmatched requests never reach the
+  authorizer, nor do routes declared with ``Auth: Authorizer: NONE``.
 - The event: ``version`` 2.0, ``routeKey``, ``rawPath``, ``rawQueryString``, header names lower-cased with
   repeated headers joined by commas, ``cookies`` split out of the ``Cookie`` header, ``queryStringParameters``,
   ``requestContext`` (``http.method/path/protocol/sourceIp/userAgent``, ``requestId``, ``time``,
@@ -103,10 +104,18 @@ class Route:
     method: str
     path: str
     function_logical_id: str
+    authorized: bool = True
 
     @property
     def key(self) -> str:
-        return f"{self.method} {self.path}"
+        return "$default" if self.path == "$default" else f"{self.method} {self.path}"
+
+    def matches(self, method: str, raw_path: str) -> bool:
+        """Greedy ``{proxy+}``: the prefix and at least one more character (API Gateway's rule)."""
+        if self.method not in (method, "ANY") or not self.path.endswith("/{proxy+}"):
+            return False
+        prefix = self.path.removesuffix("{proxy+}")
+        return raw_path.startswith(prefix) and len(raw_path) > len(prefix)
 
 
 @dataclass(frozen=True)
@@ -392,13 +401,23 @@ class Gateway:
         line = re.sub(r"\$context\.([\w.]+)", value, self.access_format)
         self.access_log(json.dumps(json.loads(line), separators=(",", ":")))
 
+    def route(self, method: str, raw_path: str) -> Route | None:
+        """Exact route, then the longest matching ``{proxy+}`` route, then ``ANY`` on the path, then ``$default``."""
+        exact = self.routes.get((method, raw_path)) or self.routes.get(("ANY", raw_path))
+        if exact is not None:
+            return exact
+        greedy = [r for r in self.routes.values() if r.matches(method, raw_path)]
+        if greedy:
+            return max(greedy, key=lambda r: (len(r.path), r.method != "ANY"))
+        return self.routes.get(("ANY", "$default"))
+
     def handle(self, request: IncomingRequest) -> Answer:
-        route = self.routes.get((request.method, request.raw_path)) if is_canonical(request.target) else None
+        route = self.route(request.method, request.raw_path) if is_canonical(request.target) else None
         if route is None:
             return gateway_error(404, "Not Found")
         request.access["routeKey"] = route.key
         context: dict[str, Any] | None = None
-        if self.authorizer is not None:
+        if self.authorizer is not None and route.authorized:
             outcome = self._authorize(request, route, self.authorizer)
             if isinstance(outcome, Answer):
                 return outcome

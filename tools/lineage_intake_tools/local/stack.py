@@ -21,8 +21,9 @@ What runs, all bound to 127.0.0.1:
 - **The stream poller** (``lineage_intake_tools.local.poller``): the Events table stream to the merge function,
   with the template's filter, batch size, batching window, partial-failure, bisect, retry and DLQ settings.
 
-On start it creates the connection ``default`` and a token for it, writes ``.local/openlineage.env`` (one
-``KEY=VALUE`` per line: ``OPENLINEAGE_URL``, ``OPENLINEAGE_API_KEY``, ``OPENLINEAGE_NAMESPACE``,
+On start it creates the connection ``default``, a write token for it and a read+write token, writes
+``.local/openlineage.env`` (one ``KEY=VALUE`` per line: ``OPENLINEAGE_URL``, ``OPENLINEAGE_API_KEY``,
+``LINEAGE_READ_TOKEN`` (the read+write token, for the read API), ``OPENLINEAGE_NAMESPACE``,
 ``AWS_ENDPOINT_URL``, credentials, region and the ``LINEAGE_*`` names that the CLI reads), prints the same
 lines and a ``ready`` line. Logs are Powertools JSON lines on stdout, as in CloudWatch. Ctrl-C (or SIGTERM)
 stops everything within 5 s and removes the env file.
@@ -446,6 +447,7 @@ class LocalStack:
         self.queue_pollers: list[QueuePoller] = []
         self.api_key = ""
         self.token_id = ""
+        self.read_token = ""
         self.env: dict[str, str] = {}
         self._written_env: str | None = None
         self._clients: list[Any] = []
@@ -633,6 +635,8 @@ class LocalStack:
         issued = admin.create_token([self.namespace], name="local stack")
         self.api_key = issued.token
         self.token_id = issued.record.token_id
+        reader = admin.create_token([self.namespace], name="local stack (read+write)", scopes=["read", "write"])
+        self.read_token = reader.token
 
     def _start_pollers(self, session: Any) -> None:
         for logical in self.template.functions():
@@ -674,7 +678,11 @@ class LocalStack:
 
     def _bind_front(self) -> None:
         """Take the port first: a busy port fails the start at once, before anything else is started."""
-        routes = [Route(method, path, logical) for method, path, logical in self.template.http_routes()]
+        public = self.template.unauthorized_routes()
+        routes = [
+            Route(method, path, logical, authorized=(method, path) not in public)
+            for method, path, logical in self.template.http_routes()
+        ]
         authorizer = AuthorizerConfig.from_template(self.template.authorizer())
 
         def invoke(logical_id: str, event: dict[str, Any]) -> Any:
@@ -720,6 +728,7 @@ class LocalStack:
         values = {
             "OPENLINEAGE_URL": self.url,
             "OPENLINEAGE_API_KEY": self.api_key,
+            "LINEAGE_READ_TOKEN": self.read_token,
             "OPENLINEAGE_NAMESPACE": self.namespace,
             "AWS_ENDPOINT_URL": self.endpoint_url,
             **FAKE_CREDENTIALS,

@@ -256,6 +256,15 @@ class Stack:
                     routes.append((event["Properties"]["Method"].upper(), event["Properties"]["Path"], logical))
         return routes
 
+    def unauthorized_routes(self) -> set[tuple[str, str]]:
+        """(method, path) of the HttpApi events declared with ``Auth: Authorizer: NONE``."""
+        return {
+            (event["Properties"]["Method"].upper(), event["Properties"]["Path"])
+            for logical in self.functions()
+            for event in self.resources[logical]["Properties"].get("Events", {}).values()
+            if event["Type"] == "HttpApi" and event["Properties"].get("Auth", {}).get("Authorizer") == "NONE"
+        }
+
     def authorizer(self) -> dict[str, Any]:
         """The HTTP API's default Lambda authorizer: function, identity header and cache TTL."""
         api = next(iter(self.of_type("AWS::Serverless::HttpApi")))

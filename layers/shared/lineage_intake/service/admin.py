@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from lineage_intake.errors import DuplicateItem, InvalidArgument, NotFound
+from lineage_intake.principal import DEFAULT_SCOPES, SCOPES
 from lineage_intake.store.auth import Connection, ConnectionStore, TokenStore
 from lineage_intake.tokens import IssuedToken, TokenRecord, is_token_id, new_token, utc_now
 
@@ -110,12 +111,24 @@ class Admin:
 
     # -------------------------------------------------------------- tokens
     def create_token(
-        self, connections: Iterable[str], name: str | None = None, expires_in_days: int | None = None
+        self,
+        connections: Iterable[str],
+        name: str | None = None,
+        expires_in_days: int | None = None,
+        scopes: Iterable[str] | None = None,
     ) -> IssuedToken:
-        """Issue a token for existing connections. The token is in the result and nowhere else."""
+        """Issue a token for existing connections. The token is in the result and nowhere else.
+
+        ``scopes``: ``write`` (the default, what tokens always meant) and/or ``read`` (the read API, deployment
+        wide). A read-only token needs no connection; a write token needs at least one.
+        """
+        granted = frozenset(scopes) if scopes else DEFAULT_SCOPES
+        unknown = sorted(granted - set(SCOPES))
+        if unknown:
+            raise InvalidArgument(f"unknown scope(s) {', '.join(unknown)}; a scope is one of {', '.join(SCOPES)}")
         scope = frozenset(connections)
-        if not scope:
-            raise InvalidArgument("a token needs at least one --connection")
+        if not scope and "write" in granted:
+            raise InvalidArgument("a token with the write scope needs at least one --connection")
         missing = sorted(c for c in scope if self.connections.get(c) is None)
         if missing:
             raise InvalidArgument(
@@ -124,11 +137,12 @@ class Admin:
             )
         if expires_in_days is not None and not 1 <= expires_in_days <= MAX_EXPIRY_DAYS:
             raise InvalidArgument(f"--expires-in-days must be between 1 and {MAX_EXPIRY_DAYS}")
-        label = _check_text("token name", name, MAX_TOKEN_NAME) if name is not None else ", ".join(sorted(scope))
+        default_label = ", ".join(sorted(scope)) or "read"
+        label = _check_text("token name", name, MAX_TOKEN_NAME) if name is not None else default_label
         now = self.clock()
         expires_at = now + timedelta(days=expires_in_days) if expires_in_days else None
         for attempt in range(TOKEN_ID_ATTEMPTS):
-            issued = new_token(scope, label[:MAX_TOKEN_NAME], now, expires_at)
+            issued = new_token(scope, label[:MAX_TOKEN_NAME], now, expires_at, granted)
             try:
                 self.tokens.put_new(issued.record)
             except DuplicateItem:  # a 64-bit id collision: draw again

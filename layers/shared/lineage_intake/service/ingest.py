@@ -253,6 +253,7 @@ class IngestService:
     def ingest(self, request: Request) -> Outcome:
         """POST /api/v1/lineage: one event. Raises a ``DomainError`` for anything but accepted/duplicate."""
         try:
+            request.principal.check_scope("write")
             value = self._decode(request)
             if isinstance(value, list):
                 raise InvalidEvent(
@@ -270,6 +271,7 @@ class IngestService:
     def ingest_batch(self, request: Request) -> BatchResult:
         """POST /api/v1/lineage/batch: each event validated and stored on its own."""
         try:
+            request.principal.check_scope("write")  # the whole batch is refused: no per-event failures
             value = self._decode(request)
             if not isinstance(value, list):
                 raise InvalidEvent(

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lineage_intake.errors import DuplicateItem, InvalidArgument, NotFound
+from lineage_intake.principal import DEFAULT_SCOPES
 from lineage_intake.store.dynamo import dynamo_errors, paginate
 from lineage_intake.tokens import TokenRecord, format_time, parse_time
 
@@ -55,17 +56,21 @@ def _connection_from_item(item: Mapping[str, Any]) -> Connection:
 
 
 def _token_item(record: TokenRecord) -> dict[str, Any]:
-    if not record.connections:
-        raise InvalidArgument("a token must be scoped to at least one connection")
+    if not record.connections and "write" in record.scopes:
+        raise InvalidArgument("a token with the write scope must be scoped to at least one connection")
+    if not record.scopes:
+        raise InvalidArgument("a token needs at least one scope")
     item: dict[str, Any] = {
         "tokenId": {"S": record.token_id},
         "name": {"S": record.name},
         "secretHash": {"S": record.secret_hash},
         "hashVersion": {"S": record.hash_version},
-        "connections": {"SS": sorted(record.connections)},
+        "scopes": {"SS": sorted(record.scopes)},
         "createdAt": {"S": format_time(record.created_at)},
         "revoked": {"BOOL": record.revoked},
     }
+    if record.connections:  # a String Set cannot be empty: a read-only token may have none
+        item["connections"] = {"SS": sorted(record.connections)}
     for key, moment in (
         ("expiresAt", record.expires_at),
         ("revokedAt", record.revoked_at),
@@ -88,6 +93,8 @@ def _token_from_item(item: Mapping[str, Any]) -> TokenRecord:
         hash_version=item.get("hashVersion", {}).get("S", ""),
         # A String Set cannot be empty: detaching a token's last connection removes the attribute.
         connections=frozenset(item.get("connections", {}).get("SS", [])),
+        # Tokens stored before scopes existed have no attribute: they keep their meaning (write only).
+        scopes=frozenset(item["scopes"]["SS"]) if "scopes" in item else DEFAULT_SCOPES,
         created_at=parse_time(item["createdAt"]["S"]),
         expires_at=_optional_time(item, "expiresAt"),
         revoked=bool(item.get("revoked", {}).get("BOOL", False)),

@@ -39,6 +39,8 @@ from lineage_intake.store.lineage_items import (
     dataset_identity,
     edge_item,
     edge_sk,
+    job_identity,
+    namespace_item,
     read_checkpoint,
     run_item,
     run_sk,
@@ -181,6 +183,8 @@ class LineageStore(LineageWrites):
         touches it. The job item's ``lineageDigest`` tells, from one GetItem, whether anything changed."""
         job_pk = keys.job_key(run.namespace, run.job)
         job = self._get(job_pk, JOB_SK, ["lineageVersion", "lineageDigest", "placeholder"], consistent=False)
+        if job is None:  # the job's creation: its namespace is listed from now on (read API)
+            result.written += self._create_if_absent(namespace_item(run.namespace, merged_at))
         if not run.has_lineage:
             if job is None or job.get("placeholder"):
                 self._create_job(run, merged_at, result)
@@ -205,9 +209,7 @@ class LineageStore(LineageWrites):
             raise Superseded("a newer merge of this run has claimed the job")
         claim = Update(
             sets={
-                "type": "job",
-                "namespace": run.namespace,
-                "name": run.job,
+                **job_identity(run.namespace, run.job),
                 **run.job_content(),
                 "lineageVersion": version,
                 "lineageDigest": digest,
@@ -306,6 +308,8 @@ class LineageStore(LineageWrites):
         stored = self._batch_get([(pk, DATASET_SK) for pk in wanted], markers, consistent=True)
         for pk, view in sorted(wanted.items()):
             current = stored.get((pk, DATASET_SK))
+            if current is None:
+                result.written += self._create_if_absent(namespace_item(view.ref.namespace, run.last_event_time))
             sets: dict[str, Any] = dict(dataset_identity(view.ref.namespace, view.ref.name))
             condition = None
             if view.fields is not None or view.symlinks is not None:
@@ -354,7 +358,7 @@ class LineageStore(LineageWrites):
     def _create_job(self, run: MergedRun, merged_at: str, result: WriteResult) -> None:
         """The job of a run without datasets exists, without lineage (a placeholder becomes a job)."""
         update = Update(
-            sets={"type": "job", "namespace": run.namespace, "name": run.job, **run.job_content()},
+            sets={**job_identity(run.namespace, run.job), **run.job_content()},
             removes=["placeholder"],
         )
         values: dict[str, Any] = {}
@@ -402,12 +406,11 @@ class LineageStore(LineageWrites):
         job_placeholder = {
             "pk": keys.job_key(parent.namespace, parent.job),
             "sk": JOB_SK,
-            "type": "job",
-            "namespace": parent.namespace,
-            "name": parent.job,
+            **job_identity(parent.namespace, parent.job),
             "placeholder": True,
         }
-        result.written += self._create_if_absent(job_placeholder)
+        if self._create_if_absent(job_placeholder):
+            result.written += 1 + self._create_if_absent(namespace_item(parent.namespace, run.last_event_time))
 
 
 def child_sk(child: MergedRun, parent: RunRef) -> str:

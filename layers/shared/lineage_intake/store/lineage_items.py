@@ -39,9 +39,43 @@ def version_order(version: str | None) -> str:
     return f"{time_part}#{rest.partition('#')[0]}"
 
 
+NAMESPACE_SK = "NAMESPACE"
+NAMESPACES = "NAMESPACES"
+#: Characters of a name kept in a listing sort key (DynamoDB caps sort keys at 1,024 bytes).
+LISTED_NAME_CHARS = 200
+
+
+def listing_keys(namespace: str, name: str, kind: str) -> dict[str, str]:
+    """gsi4 (read API): a namespace's jobs (``J``) or datasets (``D``) by name, as Marquez lists them."""
+    key = keys.job_key(namespace, name) if kind == "J" else keys.dataset_key(namespace, name)
+    return {"gsi4pk": f"{kind}#{keys.namespace_key(namespace)}", "gsi4sk": f"{name[:LISTED_NAME_CHARS]}#{key}"}
+
+
+def job_identity(namespace: str, name: str) -> dict[str, Any]:
+    """The attributes every write of a job item sets: its names and its listing keys."""
+    return {"type": "job", "namespace": namespace, "name": name, **listing_keys(namespace, name, "J")}
+
+
+def namespace_item(namespace: str, created_at: str) -> dict[str, Any]:
+    """Written once (create-only), with the namespace's first job or dataset: ``/namespaces`` lists gsi4.
+
+    Its time is ``mergedAt`` (when the merge created it), like every merge-time attribute: which merge comes
+    first depends on arrival order, and the records must not (the read API serves it as ``createdAt``)."""
+    key = keys.namespace_key(namespace)
+    return {
+        "pk": key,
+        "sk": NAMESPACE_SK,
+        "type": "namespace",
+        "name": namespace,
+        "mergedAt": created_at,
+        "gsi4pk": NAMESPACES,
+        "gsi4sk": f"{namespace[:LISTED_NAME_CHARS]}#{key}",
+    }
+
+
 def dataset_identity(namespace: str, name: str) -> dict[str, Any]:
-    """The attributes every write of a dataset item sets."""
-    return {"type": "dataset", "namespace": namespace, "name": name}
+    """The attributes every write of a dataset item sets: its names and its listing keys."""
+    return {"type": "dataset", "namespace": namespace, "name": name, **listing_keys(namespace, name, "D")}
 
 
 def run_item(run: MergedRun, merged_at: str, *, time_index: bool) -> dict[str, Any]:

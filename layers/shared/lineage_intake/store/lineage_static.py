@@ -36,6 +36,8 @@ from lineage_intake.store.lineage_items import (
     dataset_identity,
     edge_item,
     edge_sk,
+    job_identity,
+    namespace_item,
     stored_hash,
 )
 from lineage_intake.store.lineage_reads import LineageReader
@@ -78,7 +80,7 @@ class LineageWrites(LineageReader):
             merged_at=merged_at,
             result=result,
         )
-        self._ensure_datasets([v.ref for v in job.datasets], result)
+        self._ensure_datasets([v.ref for v in job.datasets], result, merged_at)
         return result
 
     def write_dataset_definition(self, dataset: DatasetDefinition, merged_at: str) -> WriteResult:
@@ -88,6 +90,8 @@ class LineageWrites(LineageReader):
         content = dataset.content()
         digest = content_hash(content)
         stored = self._get(pk, DATASET_SK, ["definedVersion", "definedHash"])
+        if stored is None:
+            result.written += self._create_if_absent(namespace_item(dataset.ref.namespace, merged_at))
         have = str(stored.get("definedVersion", "")) if stored else ""
         if have > dataset.version or (have == dataset.version and stored and stored.get("definedHash") == digest):
             result.unchanged += 1
@@ -125,6 +129,7 @@ class LineageWrites(LineageReader):
         )
         with dynamo_errors():
             self.dynamodb.update_item(**update_action(self.table, pk, DATASET_SK, update).body)
+        self._create_if_absent(namespace_item(namespace, registered_at))
 
     # ================================================================== shared machinery
     def _write_job_scope(
@@ -149,6 +154,8 @@ class LineageWrites(LineageReader):
         wanted |= {column_sk(c, source): column_item(job_pk, c, source) for c in column_edges}
         digest = content_hash([content, sorted((sk, item["contentHash"]) for sk, item in wanted.items())])
         stored = self._get(job_pk, JOB_SK, [version_attr, hash_attr])
+        if stored is None:
+            result.written += self._create_if_absent(namespace_item(job.namespace, merged_at))
         have = str(stored.get(version_attr, "")) if stored else ""
         # JobEvents: the merge that read the most events owns the section.
         if have > version:
@@ -162,9 +169,7 @@ class LineageWrites(LineageReader):
         else:
             update = Update(
                 sets={
-                    "type": "job",
-                    "namespace": job.namespace,
-                    "name": job.name,
+                    **job_identity(job.namespace, job.name),
                     **content,
                     version_attr: version,
                     hash_attr: digest,
@@ -201,7 +206,7 @@ class LineageWrites(LineageReader):
             return False
         return True
 
-    def _ensure_datasets(self, refs: Iterable[Ref], result: WriteResult) -> None:
+    def _ensure_datasets(self, refs: Iterable[Ref], result: WriteResult, merged_at: str) -> None:
         """Datasets named by static lineage exist at least as partial assets."""
         wanted = {keys.dataset_key(r.namespace, r.name): r for r in refs}
         stored = self._batch_get([(pk, DATASET_SK) for pk in wanted], ["pk"], consistent=True)
@@ -209,6 +214,7 @@ class LineageWrites(LineageReader):
             if (pk, DATASET_SK) in stored:
                 result.unchanged += 1
                 continue
+            result.written += self._create_if_absent(namespace_item(ref.namespace, merged_at))
             update = Update(
                 sets={
                     **dataset_identity(ref.namespace, ref.name),
