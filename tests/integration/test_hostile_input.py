@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import pytest
 from hypothesis import HealthCheck, event, given, settings
-from lineage_intake import limits, merge
+from lineage_intake import limits, merge, static_lineage
 from lineage_intake.lineage import DatasetView, content_hash
 from lineage_intake.models import DatasetEvent, JobEvent, parse_event
 from lineage_intake.service.ingest import canonical_json, describe, event_id_of
@@ -66,11 +66,11 @@ def merge_without_raising(raw: dict[str, Any]) -> None:
     plain = canonical_json(raw)
     stored = merge.StoredEvent(outcome.event_time, event_id_of(plain), outcome.event_type, json.loads(plain))
     if isinstance(event, DatasetEvent):
-        definition = merge.merge_dataset_events([stored])
+        definition = static_lineage.merge_dataset_events([stored])
         assert definition is not None
         definition.content()
     elif isinstance(event, JobEvent):
-        job = merge.merge_job_events([stored])
+        job = static_lineage.merge_job_events([stored])
         assert job is not None
         job.content(), job.edges(), job.column_edges()
     else:

@@ -195,3 +195,13 @@ def test_lines_printed_by_several_threads_of_a_worker_never_run_into_each_other(
         lines = text.splitlines()
         assert len(lines) == 1600
         assert {(r["worker"], r["i"]) for r in map(json.loads, lines)} == {(w, i) for w in range(8) for i in range(200)}
+
+
+def test_an_event_received_during_the_last_second_of_the_window_is_listed() -> None:
+    # Given a window that ends at 13:09:35, and an event received at 13:09:35.185
+    until = datetime(2026, 11, 21, 13, 9, 35, 900_000, tzinfo=UTC)
+    filters = Filters(until=until)
+    # When the event log filters it
+    # Then it is inside the window (a listing right after a POST must show the event)
+    assert filters.keep({"receivedAt": "2026-11-21T13:09:35.185628Z"})
+    assert not filters.keep({"receivedAt": "2026-11-21T13:09:36.000001Z"})

@@ -55,7 +55,8 @@ class Filters:
         received = str(view.get("receivedAt") or "")
         if self.since is not None and received < _iso(self.since):
             return False
-        return not (self.until is not None and received > _iso(self.until))
+        # Whole seconds on both sides: an event received during the ``until`` second is inside the window.
+        return not (self.until is not None and received[:19] > _iso(self.until))
 
 
 def _iso(moment: datetime) -> str:
