@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     last = runs[-1]
     print(f"\n$ lineage-intake runs show {' '.join(last)} --json")
     cli(env, "runs", "show", *last, "--json")
-    node = "job:food_delivery:etl_delivery_7_days"
+    node = f"job:{namespace}:etl_delivery_7_days"  # the demo rewrites every job namespace to the token's
     url = f"{env['OPENLINEAGE_URL']}/api/v1/lineage?nodeId={node}&depth=1"
     print(f"\n$ curl -H 'Authorization: Bearer $LINEAGE_READ_TOKEN' '{url}'")
     try:
