@@ -12,6 +12,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from lineage_intake.errors import validation_problems
+
 T = TypeVar("T", bound="_Settings")
 
 
@@ -28,7 +30,7 @@ class _Settings(BaseModel):
         try:
             return cls.model_validate(dict(source))
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+            problems = validation_problems(exc)
             raise ConfigurationError(f"{cls.__name__}: invalid environment: {problems}") from exc
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class DomainError(Exception):
@@ -24,6 +25,11 @@ class FieldError:
 
     def as_dict(self) -> dict[str, str]:
         return {"path": self.path, "message": self.message}
+
+
+def validation_problems(exc: Any, root: str = "") -> str:
+    """A pydantic ``ValidationError`` as one line, ``dotted.loc: message; ...`` (``root`` names an empty loc)."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or root}: {e['msg']}" for e in exc.errors(include_url=False))
 
 
 def field_path(loc: tuple[int | str, ...] | list[int | str]) -> str:

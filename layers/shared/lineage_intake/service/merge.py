@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, ValidationError, model_validator
 
 from lineage_intake import keys
-from lineage_intake.errors import DomainError, StorageUnavailable
+from lineage_intake.errors import DomainError, StorageUnavailable, validation_problems
 from lineage_intake.facets import text
 from lineage_intake.lineage import normalize_run_id
 from lineage_intake.merge import (
@@ -90,9 +90,7 @@ class EventImage(BaseModel):
         try:
             return cls.model_validate(dict(image))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'NewImage'}: {e['msg']}" for e in exc.errors(include_url=False)
-            )
+            problems = validation_problems(exc, "NewImage")
             raise MalformedRecord(f"the record's NewImage is not an event item: {problems}") from exc
 
 
@@ -138,9 +136,7 @@ class GraceMessage(BaseModel):
         try:
             return cls.model_validate_json(body)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors(include_url=False)
-            )
+            problems = validation_problems(exc, "body")
             raise MalformedRecord(f"the grace message is not a run: {problems}") from exc
 
 
