@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import fields
@@ -15,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers.local_stack import START_GRACE, RunningStack, start_stack, stop_stack
+from tests.helpers.stack_client import cli as stack_cli
 
 #: The operator CLI, installed next to the interpreter by ``make install``.
 CLI = "lineage-intake"
@@ -90,20 +88,10 @@ class StackProcess(RunningStack):
         keys = ("OPENLINEAGE_URL", "OPENLINEAGE_API_KEY", "OPENLINEAGE_NAMESPACE")
         return {**base, **{k: self.env[k] for k in keys}, **extra}
 
-    def cli(self, *args: str, timeout: float = 60.0) -> Any:
-        """``lineage-intake ARGS --json --env-file <the stack's env file>``, parsed."""
-        executable = shutil.which(CLI, path=str(Path(sys.executable).parent)) or shutil.which(CLI)
-        if executable is None:
-            raise CliError(f"{CLI} is not installed: run `make install`")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN)}
-        result = subprocess.run(
-            [executable, *args, "--json", "--env-file", str(self.env_file)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            check=False,
-        )
+    def cli(self, *args: str) -> Any:
+        """``lineage-intake ARGS --json`` through the e2e helper (``stack_client.cli``), parsed; a non-zero exit
+        raises ``CliError`` with the output, which callers read (``not_found``)."""
+        result = stack_cli(self, *args, "--json", check=False)
         if result.returncode != 0:
             raise CliError(f"{CLI} {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
         return json.loads(result.stdout)
