@@ -359,6 +359,10 @@ class StreamPoller:
         self._thread.daemon = True
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Ask the polling thread to stop after its current call, without waiting (``stop`` waits)."""
+        self._stop.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         if self._thread is not None:

@@ -65,6 +65,10 @@ class QueuePoller:
         self._thread.daemon = True
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Ask the polling thread to stop after its current call, without waiting (``stop`` waits)."""
+        self._stop.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         if self._thread is not None:
@@ -76,6 +80,8 @@ class QueuePoller:
             try:
                 self.poll_once()
             except Exception as exc:  # keep polling: the stack must survive a bad batch or a moto hiccup
+                if self._stop.is_set():
+                    break  # the stack is stopping: its functions and moto are going away
                 self.log("ERROR", "queue poll failed", {"queue": self.queue_url, "error": repr(exc)})
                 self._stop.wait(1.0)
 
