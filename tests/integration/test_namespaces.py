@@ -251,6 +251,26 @@ def test_one_event_from_a_narrower_token_moves_the_link_to_the_childs_side(sende
     assert children_ids(pipeline) == [(CHILD_NS, CHILD_JOB, "COMPLETE")]
 
 
+def test_a_child_stored_before_connections_were_recorded_is_re_merged_into_the_index(
+    sender: Sender, pipeline: Pipeline, aws: boto3.Session
+) -> None:
+    # Given a child linked under its parent, whose events carry no connections (stored before issue 13)
+    sender.send(WIDE, *run_events(CHILD_NS, CHILD_JOB, CHILD_RUN, parent=(PARENT_NS, PARENT_JOB, PARENT_RUN)))
+    dynamodb = aws.client("dynamodb")
+    for item in paginate(dynamodb, "scan", TableName=pipeline.events_table):
+        key = {"pk": item["pk"], "sk": item["sk"]}
+        dynamodb.update_item(TableName=pipeline.events_table, Key=key, UpdateExpression="REMOVE connections")
+    # When an operator merges the run again from the same events (`lineage-intake runs merge`)
+    outcome = pipeline.service.merge_run(CHILD_NS, CHILD_JOB, CHILD_RUN)
+    # Then the parent's namespace counts as closed (fail closed): the link item is gone, the run item indexed
+    assert outcome.status == "merged"
+    assert [v for v in pipeline.snapshot().values() if v.get("type") == "child"] == []
+    child = pipeline.lineage.get_run(CHILD_NS, CHILD_JOB, CHILD_RUN)
+    assert child is not None and child["gsi4pk"] == "CHILD#" + keys.run_key(PARENT_RUN)
+    # And the parent still lists the child
+    assert children_ids(pipeline) == [(CHILD_NS, CHILD_JOB, "COMPLETE")]
+
+
 # ================================================================================== datasets
 def test_a_runs_datasets_in_any_namespace_are_written_with_the_run_that_reported_them(
     sender: Sender, pipeline: Pipeline

@@ -98,6 +98,9 @@ def run_item(run: MergedRun, merged_at: str, *, time_index: bool) -> dict[str, A
     parent = run.parent
     if run.parent_closed and run.builds_lineage and parent is not None and parent.run_id:
         item |= child_index_keys(parent.namespace, parent.job, parent.run_id, run.namespace, run.job, run.run_id)
+        # In the hash, so that a re-merge of the same events that closes the parent's namespace (events stored
+        # before connections were recorded) rewrites the item; items without the index keep their hash.
+        item["contentHash"] = content_hash({**content, "childIndex": item["gsi4pk"]})[:16]
     if run.status == "awaiting_start":
         item["gsi2pk"] = AWAITING_START
         item["gsi2sk"] = f"{run.end_time}#{run.run_id}"
