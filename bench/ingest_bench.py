@@ -8,7 +8,9 @@
 3. DynamoDB write units per rejected event kept in the quarantine (the cap counter's UpdateItem plus the item),
    metered on moto with ``bench/meter.py``. Anchor: the write units of accepting the same events, metered the
    same way in this run.
-4. Cold start of each handler: a fresh interpreter, in Lambda mode (LAMBDA_TASK_ROOT set, so the X-Ray
+4. The ``connections`` attribute (issue 13: each event item records its token's connections): write units per
+   event with a token of 1 and of 5 connections. Anchor: the same items without the attribute.
+5. Cold start of each handler: a fresh interpreter, in Lambda mode (LAMBDA_TASK_ROOT set, so the X-Ray
    SDK takes its Lambda path), importing the handler module and running its init, including the creation
    of its boto3 clients. Anchor: a bare ``import boto3`` in a fresh interpreter. Median of several runs.
 """
@@ -108,6 +110,27 @@ def wru_figure() -> list[str]:
         f"  anchor: the same item with the raw JSON body: {mean_raw:.2f} WRU",
         f"  ratio: {mean_ours / mean_raw:.2f} of the anchor (target <= 1.2 WRU on average): "
         f"{'MET' if mean_ours <= 1.2 else 'MISSED'}",
+    ]
+
+
+def connections_figure() -> list[str]:
+    one = frozenset({"production"})
+    five = frozenset({"production", "spark-prod", "airflow-prod", "dbt-analytics", "data-platform"})
+    units: dict[str, list[int]] = {"none": [], "one": [], "five": []}
+    for body in fixture_bodies():
+        if len(body) > 20 * 1024:
+            continue
+        item, _plain = ingest_work(body)
+        units["none"].append(write_units({k: v for k, v in item.items() if k != "connections"}))
+        units["one"].append(write_units(item | {"connections": sorted(one)}))
+        units["five"].append(write_units(item | {"connections": sorted(five)}))
+    mean = {k: statistics.mean(v) for k, v in units.items()}
+    crossed = sum(a != b for a, b in zip(units["none"], units["one"], strict=True))
+    return [
+        f"DynamoDB write units per event with the token's connections recorded (n={len(units['none'])}): "
+        f"{mean['one']:.3f} WRU (1 connection), {mean['five']:.3f} WRU (5 connections)",
+        f"  anchor: the same items without the attribute: {mean['none']:.3f} WRU",
+        f"  events pushed over a 1 KB boundary by 1 connection: {crossed} of {len(units['none'])}",
     ]
 
 
@@ -222,7 +245,7 @@ def quarantine_figure() -> list[str]:
 
 
 def run() -> list[str]:
-    return [*cpu_figure(), *wru_figure(), *quarantine_figure(), *cold_start_figure()]
+    return [*cpu_figure(), *wru_figure(), *connections_figure(), *quarantine_figure(), *cold_start_figure()]
 
 
 if __name__ == "__main__":

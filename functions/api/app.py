@@ -141,6 +141,15 @@ def get_run(run_id: str) -> Response[Any]:
     return _json(_read()[0].run(_segment(run_id)))
 
 
+@app.get(
+    "/api/v1/jobs/runs/<run_id>/children",
+    summary="The runs whose parent facet names this run (lineage-intake extension)",
+    responses=ok(m.RunList),
+)
+def get_run_children(run_id: str, limit: Param = None, offset: Param = None) -> Response[Any]:
+    return _json(_read()[0].run_children(_segment(run_id), _page()))
+
+
 @app.get("/api/v1/jobs/runs/<run_id>/facets", summary="A run's run or job facets", responses=ok(m.FacetsResult))
 def get_run_facets(run_id: str, type: Param = None) -> Response[Any]:
     kind = (_query("type") or "").lower()

@@ -70,10 +70,12 @@ class Pipeline:
         self.stream_arn = self.dynamodb.describe_table(TableName=self.events_table)["Table"]["LatestStreamArn"]
 
     # ------------------------------------------------------------------ events in
-    def store(self, event: Mapping[str, Any]) -> Outcome:
+    def store(self, event: Mapping[str, Any], also: Iterable[str] = ()) -> Outcome:
+        """Store one event as a token of its job namespace (and of the ``also`` connections) would."""
         job = event.get("job")
         namespace = job["namespace"] if isinstance(job, Mapping) else "datasets"
-        outcome = self.ingest.store_event(copy.deepcopy(dict(event)), Principal("tok_test", frozenset({namespace})))
+        principal = Principal("tok_test", frozenset({namespace, *also}))
+        outcome = self.ingest.store_event(copy.deepcopy(dict(event)), principal)
         assert outcome.status in ("accepted", "duplicate"), outcome
         return outcome
 
@@ -96,10 +98,10 @@ class Pipeline:
         """The records the event source mapping hands to the function (any filter of FilterCriteria matches)."""
         return [r for r in records if matches_any(r, self.source["filters"])]
 
-    def send(self, *events: Mapping[str, Any]) -> list[MergeOutcome]:
+    def send(self, *events: Mapping[str, Any], also: Iterable[str] = ()) -> list[MergeOutcome]:
         """Store the events, then deliver their stream records to the domain as one batch."""
         for event in events:
-            self.store(event)
+            self.store(event, also)
         return self.deliver(self.filtered(self.new_records()))
 
     def deliver(self, records: list[dict[str, Any]]) -> list[MergeOutcome]:

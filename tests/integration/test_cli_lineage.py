@@ -7,11 +7,10 @@ import json
 from typing import Any
 
 import boto3
-import lineage_intake_tools.cli as cli
 import pytest
-from lineage_intake_tools.cli import lineage as cli_lineage
 from lineage_intake_tools.local.template import Stack
 
+from tests.helpers.cli_run import CliRun, cli_runner
 from tests.helpers.pipeline import Pipeline
 from tests.helpers.runs import dbt_family, seed_run
 
@@ -22,29 +21,8 @@ def pipeline(stack: Stack, aws: boto3.Session) -> Pipeline:
 
 
 @pytest.fixture
-def run_cli(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Any:  # a callable: (*argv) -> (exit code, stdout, stderr)
-    try:
-        cli.build_parser().parse_args(["runs", "awaiting"])
-    except SystemExit:  # cli.py does not list the runs and datasets groups: plug them in as it would
-        monkeypatch.setattr(cli, "COMMAND_GROUPS", [*cli.COMMAND_GROUPS, cli_lineage.add_commands])
-    env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "LINEAGE_EVENTS_TABLE": stack.physical_name("EventsTable"),
-        "LINEAGE_LINEAGE_TABLE": stack.physical_name("LineageTable"),
-        "LINEAGE_BODY_BUCKET": stack.physical_name("BodyBucket"),
-    }
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = cli.main(list(argv), env=env)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+def run_cli(stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> CliRun:
+    return cli_runner(stack, monkeypatch, capsys)
 
 
 def test_runs_show_prints_the_merged_run_with_its_lineage(pipeline: Pipeline, run_cli: Any) -> None:

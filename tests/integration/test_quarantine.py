@@ -57,7 +57,7 @@ def test_an_invalid_event_is_quarantined_with_its_field_errors(capsys, caplog, i
     assert item["kind"] == "REJECTED"
     assert item["reason"] == "invalid_event"
     assert item["errors"] == [{"path": "run.runId", "message": "Field required"}]
-    assert item["tokenId"] == "tok_sample"
+    assert item["tokenId"] == "tok_sample" and item["connections"] == ["default", "my-namespace"]
     sent = json.loads(request["body"])
     assert item["namespace"] == sent["job"]["namespace"] and item["job"] == sent["job"]["name"]
     assert item["size"] == len(canonical_json(sent))

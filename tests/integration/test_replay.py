@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from lineage_intake import keys
 from lineage_intake.principal import Principal
 from lineage_intake.service.admin import Admin
 from lineage_intake.service.quarantine import Quarantine
@@ -68,6 +69,26 @@ def test_as_namespace_rewrites_the_job_namespace_and_still_checks_the_tokens_sco
     # And a rewrite into a namespace the token may not write is still refused
     again = replayer(pipeline, admin).replay(items, as_namespace="elsewhere")
     assert [r.status for r in again] == ["rejected", "rejected"] and "not writable" in str(again[0].message)
+
+
+def test_a_replayed_event_records_the_connections_the_token_has_at_replay(pipeline, admin, aws) -> None:
+    # Given a token for `production` whose run into `staging` was refused and kept
+    admin.create_connection("production")
+    token = admin.create_token(["production"]).record
+    start, _complete = (dict(e, job={**e["job"], "namespace": "staging"}) for e in seed_run("etl_orders_7_days"))
+    keep(pipeline, start, token.token_id, {"production"})
+    # When the operator adds `staging` to the token's scope and replays
+    admin.create_connection("staging")
+    admin.change_scope(token.token_id, add=["staging"])
+    (result,) = replayer(pipeline, admin).replay(quarantined(aws, pipeline.events_table))
+    # Then the stored event names the token and the connections it has now (what the merge may write)
+    assert result.status == "accepted"
+    stored = list(pipeline.events.query_partition(_run_pk(start)))
+    assert [(i["tokenId"], i["connections"]) for i in stored] == [(token.token_id, ["production", "staging"])]
+
+
+def _run_pk(event: dict[str, Any]) -> str:
+    return keys.run_pk(event["job"]["namespace"], event["job"]["name"], event["run"]["runId"])
 
 
 def test_a_revoked_token_replays_nothing_and_says_why(pipeline, admin, aws) -> None:

@@ -188,6 +188,13 @@ class ColumnLineage(MarquezModel):
     input_fields: list[ColumnLineageInputField] = Field(default_factory=list)
 
 
+class DefinedBy(MarquezModel):
+    """Ours: a token whose DatasetEvents define a dataset, with the connections it held (docs/auth.md)."""
+
+    token_id: str
+    connections: list[str] = Field(default_factory=list)
+
+
 class DataQuality(MarquezModel):
     """Ours: the latest ``dataQualityAssertions`` and ``dataQualityMetrics`` of a dataset and the run that sent them."""
 
@@ -218,6 +225,7 @@ class Dataset(MarquezModel):
     # -- lineage-intake extras
     partial: bool = False
     data_quality: DataQuality | None = None
+    defined_by: list[DefinedBy] | None = None
 
 
 class DatasetList(MarquezModel):

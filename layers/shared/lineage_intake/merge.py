@@ -47,6 +47,9 @@ class StoredEvent:
     event_id: str
     event_type: str | None
     body: Mapping[str, Any]
+    #: The connections of the token that stored it (None: not recorded, i.e. its own job namespace only).
+    connections: frozenset[str] | None = None
+    token_id: str | None = None
 
     @property
     def rank(self) -> int:
@@ -98,6 +101,8 @@ class _Fold:
         self.dataset_facets: dict[str, Any] = {}
         self.dataset_ref: Ref | None = None
         self.event_types: dict[str, int] = {}
+        #: The namespaces that every folded event's token could write (None before the first event).
+        self.writable: set[str] | None = None
         self._instant: list[StoredEvent] = []
         self.boundary: str | None = None  # set when resumed from a checkpoint
 
@@ -119,6 +124,8 @@ class _Fold:
     def _fold(self, event: StoredEvent) -> None:
         body = event.body
         self.count += 1
+        granted = event.connections or frozenset()
+        self.writable = set(granted) if self.writable is None else self.writable & granted
         self.last_key = max(self.last_key, (event.event_time, event.event_id))
         self.first_time = self.first_time or event.event_time
         self.last_time = event.event_time
@@ -197,6 +204,7 @@ class _Fold:
             "inputs": datasets(self.inputs),
             "outputs": datasets(self.outputs),
             "event_types": dict(self.event_types),
+            "writable": sorted(self.writable or ()),
         }
         return Checkpoint(boundary=self._instant[0].event_time, state=state)
 
@@ -215,6 +223,7 @@ class _Fold:
         fold.run_facets, fold.job_facets = dict(state["run_facets"]), dict(state["job_facets"])
         fold.dataset_facets = dict(state["dataset_facets"])
         fold.event_types = dict(state["event_types"])
+        fold.writable = set(state.get("writable") or ())  # a checkpoint from before it: fail closed
         for target, entries in ((fold.inputs, state["inputs"]), (fold.outputs, state["outputs"])):
             for namespace, name, dataset_facets, extra in entries:
                 target[Ref(namespace, name)] = _DatasetState(dict(dataset_facets), dict(extra))
@@ -280,6 +289,8 @@ class MergedRun:
     datasets: tuple[DatasetView, ...]
     start_missing: bool = False
     event_types: Mapping[str, int] = field(default_factory=dict)
+    #: Namespaces that the tokens of all the run's events could write, besides its own (docs/auth.md).
+    writable: frozenset[str] = frozenset()
     #: Where the next merge of this run may resume (None: re-read from the first event); not part of the result.
     checkpoint: Checkpoint | None = field(default=None, compare=False, repr=False)
     #: Events this merge read (after its checkpoint, if it resumed from one); not part of the result.
@@ -298,6 +309,16 @@ class MergedRun:
     def has_lineage(self) -> bool:
         """A run that reports no dataset never changes its job's lineage (a FAIL before planning, for one)."""
         return bool(self.inputs or self.outputs)
+
+    @property
+    def parent_closed(self) -> bool:
+        """The parent run is in a namespace that some event's token could not write: the merge then keeps the
+        link on this run's side only and creates no placeholder there (docs/auth.md, "Namespaces stay closed")."""
+        return (
+            self.parent is not None
+            and self.parent.namespace != self.namespace
+            and self.parent.namespace not in self.writable
+        )
 
     @property
     def terminal_time(self) -> str | None:
@@ -497,6 +518,7 @@ def merge_run(
         datasets=tuple(dataset_views(fold.inputs, fold.outputs, named)),
         start_missing=start_missing,
         event_types=dict(sorted(fold.event_types.items())),
+        writable=frozenset(fold.writable or ()),
         checkpoint=checkpoint,
         events_read=fold.count - (int(resume.state["count"]) if resume else 0),
     )

@@ -5,7 +5,7 @@ The same fold as runs (``merge.fold_events``); the rules are in docs/merge.md, "
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,9 +92,12 @@ class DatasetDefinition:
     symlinks: tuple[Mapping[str, Any], ...] | None
     description: str | None
     facet_names: tuple[str, ...]
+    #: Who sent the definition: ``{tokenId, connections}`` per token, the latest sender first (docs/auth.md).
+    defined_by: tuple[Mapping[str, Any], ...] = ()
 
     def content(self) -> dict[str, Any]:
         return {
+            "definedBy": [dict(s) for s in self.defined_by] or None,
             "definedFields": [dict(f) for f in self.fields] if self.fields is not None else None,
             "definedSymlinks": [dict(s) for s in self.symlinks] if self.symlinks is not None else None,
             "definedDescription": self.description,
@@ -103,8 +106,21 @@ class DatasetDefinition:
         }
 
 
+#: Senders kept on a dataset definition: any token may define any dataset, so the record says who did.
+MAX_DEFINED_BY = 5
+
+
 def merge_dataset_events(events: Iterable[StoredEvent]) -> DatasetDefinition | None:
-    fold, _checkpoint = fold_events(events)
+    senders: dict[str, list[str]] = {}  # tokenId -> connections, in the order of each token's latest event
+
+    def noting_senders(stored: Iterable[StoredEvent]) -> Iterator[StoredEvent]:
+        for event in stored:
+            if event.token_id:
+                senders.pop(event.token_id, None)
+                senders[event.token_id] = sorted(event.connections or ())
+            yield event
+
+    fold, _checkpoint = fold_events(noting_senders(events))
     if fold.count == 0 or fold.dataset_ref is None or fold.last_time is None:
         return None
     return DatasetDefinition(
@@ -116,4 +132,8 @@ def merge_dataset_events(events: Iterable[StoredEvent]) -> DatasetDefinition | N
         symlinks=facets.symlinks(fold.dataset_facets),
         description=facets.description(fold.dataset_facets),
         facet_names=tuple(sorted(fold.dataset_facets)),
+        defined_by=tuple(
+            {"tokenId": token, "connections": connections}
+            for token, connections in reversed(list(senders.items())[-MAX_DEFINED_BY:])
+        ),
     )

@@ -166,6 +166,7 @@ def dataset_view(lineage: Mapping[str, Any]) -> dict[str, Any]:
         "fields": list(defined if defined is not None else item.get("fields") or []),
         "symlinks": list(item.get("definedSymlinks") or item.get("symlinks") or []),
         "description": item.get("definedDescription"),
+        "definedBy": list(item.get("definedBy") or []),
         "upstream": jobs(lineage["upstream"]),
         "downstream": jobs(lineage["downstream"]),
         "formerUpstream": jobs(lineage["upstream"], current=False),
@@ -286,6 +287,10 @@ def datasets_show(ctx: Context) -> Result:
     lines = [
         f"Dataset {view['namespace']}/{view['name']}: {kind}",
         f"  fields: {', '.join(str(f.get('name')) for f in view['fields']) or '-'}",
+        *(
+            f"  defined by token {s.get('tokenId')} (connections: {', '.join(s.get('connections') or []) or '-'})"
+            for s in view["definedBy"]
+        ),
         f"  upstream jobs (write it): {_names(view['upstream'])}",
         f"  downstream jobs (read it): {_names(view['downstream'])}",
     ]

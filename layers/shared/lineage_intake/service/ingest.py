@@ -216,6 +216,9 @@ def build_item(
         "size": outcome.bytes,
         "receivedAt": format_event_time(datetime.fromtimestamp(now, UTC)),
         "tokenId": principal.token_id,
+        # What the token could write when it sent the event: the merge never writes into another connection
+        # (docs/auth.md, "Namespaces stay closed"). Sorted, so a retry stores the same item.
+        "connections": sorted(principal.connections),
     }
     optional = {
         "job": outcome.job,

@@ -227,6 +227,13 @@ class Reporter(Protocol):
     def __call__(self, outcome: MergeOutcome, /) -> None: ...
 
 
+def _connections(value: Any) -> frozenset[str] | None:
+    """An event item's ``connections`` (written by ingest since issue 13; absent on older items)."""
+    if isinstance(value, list | set | frozenset):
+        return frozenset(str(v) for v in value)
+    return None
+
+
 def _now_iso(now: float) -> str:
     return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -408,6 +415,8 @@ class MergeService:
                 event_id=str(item.get("eventId") or str(item["sk"]).partition("#")[2]),
                 event_type=text(item.get("eventType")),
                 body=self._body(pk, item),
+                connections=_connections(item.get("connections")),
+                token_id=text(item.get("tokenId")),
             )
 
     def _body(self, pk: str, item: Mapping[str, Any]) -> Mapping[str, Any]:

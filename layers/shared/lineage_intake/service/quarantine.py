@@ -89,6 +89,7 @@ class Quarantine:
                 "digest": digest,
                 "reason": reason,
                 "tokenId": principal.token_id,
+                "connections": sorted(principal.connections),  # what the token could write (docs/auth.md)
                 "receivedAt": received,
                 "size": len(body),
                 "expiresAt": expires_at,

@@ -97,6 +97,15 @@ class Catalog:
     def run(self, run_id: str) -> Run:
         return run_view(self.run_items(run_id)[0])
 
+    def run_children(self, run_id: str, page: Page) -> RunList:
+        """The runs whose ``parent`` facet names this run, whichever connection sent them (docs/auth.md,
+        "Namespaces stay closed"): the child links and the children indexed on gsi4."""
+        found = self.lineage.run_children(None, None, run_id)
+        if not found:
+            self.run_items(run_id)  # 404 for a run that is not stored either
+        ordered = sorted(found, key=lambda c: (str(c.get("namespace")), str(c.get("job")), str(c.get("runId"))))
+        return RunList(runs=[run_view(c) for c in _page(ordered, page)], total_count=len(ordered))
+
     def run_facets(self, run_id: str, kind: Literal["run", "job"]) -> FacetsResult:
         """The run's (or its job's) facets as the run's events left them: folded in eventTime order, a later
         facet replacing an earlier one of the same name (docs/merge.md "Facets"). Reads the run's events."""

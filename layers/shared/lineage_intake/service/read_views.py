@@ -18,6 +18,7 @@ from lineage_intake.marquez import (
     ColumnLineageInputField,
     Dataset,
     DatasetField,
+    DefinedBy,
     Job,
     MergeState,
     Namespace,
@@ -225,4 +226,16 @@ def dataset_view(item: Mapping[str, Any], column_edges: Iterable[Mapping[str, An
         current_version=version_of(namespace, name, [f.model_dump() for f in fields]),
         column_lineage=column_lineage,
         partial=bool(item.get("partial", False)),
+        defined_by=_defined_by(item.get("definedBy")),
     )
+
+
+def _defined_by(value: Any) -> list[DefinedBy] | None:
+    """The senders of a dataset's DatasetEvents (any token may define any dataset: the record says who did)."""
+    if not isinstance(value, list) or not value:
+        return None
+    return [
+        DefinedBy(token_id=str(s.get("tokenId")), connections=[str(c) for c in s.get("connections") or []])
+        for s in value
+        if isinstance(s, Mapping)
+    ]

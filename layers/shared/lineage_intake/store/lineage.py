@@ -31,9 +31,11 @@ from lineage_intake.store.dynamo import (
 from lineage_intake.store.lineage_items import (
     AWAITING_START,
     CHECKPOINT_SUFFIX,
+    CHILD_INDEX,
     DATASET_SK,
     JOB_SK,
     checkpoint_item,
+    child_link_suffix,
     column_item,
     column_sk,
     dataset_identity,
@@ -375,17 +377,22 @@ class LineageStore(LineageWrites):
     # ------------------------------------------------------------------ parents
     def _write_parent(self, run: MergedRun, stored: StoredRun, result: WriteResult) -> None:
         """The child link under the parent run, written when the run first builds lineage or changes parent, with
-        create-only placeholders for a parent run and job not seen yet (no read: a failed create costs a write)."""
+        create-only placeholders for a parent run and job not seen yet (no read: a failed create costs a write).
+
+        A parent in a namespace that the run's tokens could not write (``parent_closed``) gets neither: the run
+        item's gsi4 keys index the child under its parent instead (docs/auth.md, "Namespaces stay closed")."""
         old = stored.item.get("parent") if stored.item else None
         new = run.parent.as_dict() if run.parent else None
-        already = stored.state not in (None, AWAITING_START) and old == new
+        indexed = bool(stored.item and stored.item.get("gsi4pk"))  # the old link was the run item's gsi4 keys
+        already = stored.state not in (None, AWAITING_START) and old == new and indexed == run.parent_closed
         if already:
             return
-        if isinstance(old, Mapping) and old.get("runId") and old != new:
+        if not indexed and isinstance(old, Mapping) and old.get("runId") and (old != new or run.parent_closed):
+            # The link is this run's own record: removing it changes nothing the parent's namespace wrote.
             self._delete(keys.run_key(str(old["runId"])), child_sk(run, RunRef(old["namespace"], old["job"], None)))
             result.deleted += 1
         parent = run.parent
-        if parent is None:
+        if parent is None or run.parent_closed:
             return
         if parent.run_id is not None:
             link = {"pk": keys.run_key(parent.run_id), "sk": child_sk(run, parent), "type": "child"}
@@ -415,5 +422,4 @@ class LineageStore(LineageWrites):
 
 def child_sk(child: MergedRun, parent: RunRef) -> str:
     """A child link's sort key under its parent's runId: parent job first, so a job's children are one prefix."""
-    parent_job, child_job = keys.job_key(parent.namespace, parent.job), keys.job_key(child.namespace, child.job)
-    return f"CHILD#{parent_job}#{keys.run_key(child.run_id)}#{child_job}"
+    return CHILD_INDEX + child_link_suffix(parent.namespace, parent.job, child.run_id, child.namespace, child.job)

@@ -95,10 +95,37 @@ def run_item(run: MergedRun, merged_at: str, *, time_index: bool) -> dict[str, A
     if time_index:
         item["gsi3pk"] = f"T#{run.last_event_time[:13]}"
         item["gsi3sk"] = f"{run.last_event_time}#{run.run_id}"
+    parent = run.parent
+    if run.parent_closed and run.builds_lineage and parent is not None and parent.run_id:
+        item |= child_index_keys(parent.namespace, parent.job, parent.run_id, run.namespace, run.job, run.run_id)
+        # In the hash, so that a re-merge of the same events that closes the parent's namespace (events stored
+        # before connections were recorded) rewrites the item; items without the index keep their hash.
+        item["contentHash"] = content_hash({**content, "childIndex": item["gsi4pk"]})[:16]
     if run.status == "awaiting_start":
         item["gsi2pk"] = AWAITING_START
         item["gsi2sk"] = f"{run.end_time}#{run.run_id}"
     return fit_item(item)
+
+
+#: gsi4 partition prefix of the children of a run whose parent is in a namespace the child may not write.
+CHILD_INDEX = "CHILD#"
+
+
+def child_link_suffix(parent_namespace: str, parent_job: str, run_id: str, namespace: str, job: str) -> str:
+    """``<J#parent job>#<R#child run>#<J#child job>``: the same order under the parent's runId whether the link
+    is an item in the parent's partition (``CHILD#`` + this) or the child's own run item on gsi4."""
+    return f"{keys.job_key(parent_namespace, parent_job)}#{keys.run_key(run_id)}#{keys.job_key(namespace, job)}"
+
+
+def child_index_keys(
+    parent_namespace: str, parent_job: str, parent_run_id: str, namespace: str, job: str, run_id: str
+) -> dict[str, str]:
+    """gsi4 keys of a child run item whose parent is in a closed namespace (docs/auth.md): KEYS_ONLY, so the
+    index is written when the run item is created or its parent changes, not at every merge."""
+    return {
+        "gsi4pk": CHILD_INDEX + keys.run_key(parent_run_id),
+        "gsi4sk": child_link_suffix(parent_namespace, parent_job, run_id, namespace, job),
+    }
 
 
 def checkpoint_item(run: MergedRun) -> dict[str, Any] | None:

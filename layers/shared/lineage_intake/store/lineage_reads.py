@@ -10,7 +10,20 @@ from typing import Any
 
 from lineage_intake import keys
 from lineage_intake.store.dynamo import batch_get, dynamo_errors, get_item, key, query_prefix
-from lineage_intake.store.lineage_items import AWAITING_START, CHECKPOINT_SUFFIX, DATASET_SK, JOB_SK, run_sk
+from lineage_intake.store.lineage_items import (
+    AWAITING_START,
+    CHECKPOINT_SUFFIX,
+    CHILD_INDEX,
+    DATASET_SK,
+    JOB_SK,
+    run_sk,
+)
+
+#: What a listing of child runs shows of each (the CLI's run view, the read API's Run).
+CHILD_RUN_ATTRIBUTES = (
+    *("namespace", "job", "runId", "state", "startTime", "endTime", "lastEventTime", "mergedAt", "durationMs"),
+    *("eventTypes", "processingType", "startMissing", "placeholder", "nominalTime", "inputs", "outputs", "parent"),
+)
 
 
 class LineageReader:
@@ -97,12 +110,27 @@ class LineageReader:
         """The output fields computed from a dataset field."""
         return list(self._query_prefix(keys.field_key(namespace, name, field_name), "", index="gsi2"))
 
-    def run_children(self, namespace: str, job: str, run_id: str) -> list[dict[str, Any]]:
-        """A run's child runs: their links (one Query), then their run items (one BatchGet) for their state."""
-        links = list(self._query_prefix(keys.run_key(run_id), f"CHILD#{keys.job_key(namespace, job)}#"))
+    def run_children(self, namespace: str | None, job: str | None, run_id: str) -> list[dict[str, Any]]:
+        """A run's child runs: their links (one Query), the children whose tokens could not write the parent's
+        namespace (one Query of gsi4: docs/auth.md), then their run items (one BatchGet) for their state.
+
+        Without ``namespace`` and ``job``: the children of every job's run with this runId."""
+        prefix = f"{keys.job_key(namespace, job)}#" if namespace is not None and job is not None else ""
+        links = list(self._query_prefix(keys.run_key(run_id), CHILD_INDEX + prefix))
         wanted = [(keys.run_key(str(i["runId"])), run_sk(str(i["namespace"]), str(i["job"]))) for i in links]
-        runs = self._batch_get(wanted, ["namespace", "job", "runId", "state", "startTime", "endTime"], consistent=False)
-        return [runs.get(w, link) for w, link in zip(wanted, links, strict=True)]
+        indexed = self._query_prefix(CHILD_INDEX + keys.run_key(run_id), prefix, index="gsi4")
+        for item in indexed:  # KEYS_ONLY: the child run item's own key
+            if (child := (str(item["pk"]), str(item["sk"]))) not in wanted:
+                wanted.append(child)
+                links.append({"runId": None})
+        runs = self._batch_get(wanted, CHILD_RUN_ATTRIBUTES, consistent=False)
+        children = []
+        for wanted_key, link in zip(wanted, links, strict=True):
+            if wanted_key in runs:
+                children.append(runs[wanted_key])
+            elif link.get("runId"):  # a link item whose child run item is gone: the link still names it
+                children.append(link)
+        return children
 
     def list_awaiting_start(self, limit: int = 100) -> list[dict[str, Any]]:
         """Runs with a terminal event and no START yet, oldest first."""
