@@ -170,3 +170,13 @@ def test_search_takes_a_raw_q_with_spaces_and_percent(api, lambda_context, seede
         assert status == 200, (query, body)
     _, hits = call(api, lambda_context, "/api/v1/search", "q=orders_7&sort=NAME&limit=100&filter=DATASET")
     assert [r["nodeId"] for r in hits["results"]] == [f"dataset:{NS}:public.orders_7_days"]
+
+
+def test_the_events_page_query_with_a_far_future_before_is_answered(api, lambda_context, seeded) -> None:
+    after = seeded[0]["eventTime"][:19] + ".000Z"
+    query = f"limit=50&before=2999-01-01T00:00:00.000Z&after={after}&offset=0&sortDirection=desc"
+    # Given the seed of the last half hour; When the events page asks with before far in the future
+    status, body = call(api, lambda_context, "/api/v1/events/lineage", query)
+    # Then the window ends a day after now, so every seed event is listed, newest first
+    assert status == 200, body
+    assert body["totalCount"] == len(seeded) and body["events"][0]["eventTime"] == seeded[-1]["eventTime"]
