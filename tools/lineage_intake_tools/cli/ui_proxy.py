@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from lineage_intake_tools.cli.base import CliError, Context, Result, Subparsers, add_command, env_file_values
-from lineage_intake_tools.ui_proxy import resolve_config, serve
+from lineage_intake_tools.ui_proxy import LISTEN_HOST, resolve_config, serve
 
 #: Read when neither ``--env-file`` nor the variables are given: what ``make run`` writes.
 DEFAULT_ENV_FILE = Path(".local") / "openlineage.env"
@@ -37,8 +37,8 @@ def run_proxy(ctx: Context) -> Result:
         server = serve(config, args.port, ctx.stderr)
     except (ValueError, OSError) as exc:
         raise CliError(str(exc), reason="configuration") from exc
-    host, port = server.server_address[:2]
-    ctx.stderr.write(f"ui-proxy on http://{host}:{port}: /api/v1/* -> {config.api.scheme}://{config.api.netloc}")
+    port = server.server_address[1]
+    ctx.stderr.write(f"ui-proxy on http://{LISTEN_HOST}:{port}: /api/v1/* -> {config.api.scheme}://{config.api.netloc}")
     ctx.stderr.write(f" (read token added); other paths -> {config.upstream.netloc if config.upstream else '404'}\n")
     ctx.stderr.flush()
     try:
