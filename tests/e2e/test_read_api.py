@@ -25,8 +25,14 @@ from tests.helpers.ui_seed import food_delivery, send_merged
 DATASETS = "food_delivery"
 
 
+#: The client's timeout. marquez-python's default is 10 s; an events listing of 1,000 walks 168 hourly gsi3
+#: Queries, and moto answers each index Query by scanning the table, which the session's other tests filled:
+#: on a shared CPU that came to ~10 s (a timeout in `make test`). On DynamoDB such a Query costs milliseconds.
+TIMEOUT_MS = 60_000
+
+
 def marquez(stack: RunningStack, token: str | None = None) -> MarquezClient:
-    return MarquezClient(url=stack.url, api_key=token or stack.read_token)
+    return MarquezClient(url=stack.url, api_key=token or stack.read_token, timeout_ms=TIMEOUT_MS)
 
 
 def http_get(stack: RunningStack, path: str, token: str | None = None, **params: Any) -> requests.Response:
