@@ -8,7 +8,9 @@ front adds its HTTP hop on top: ``e2e_bench`` measures that hop for ingest).
 
 1. **DynamoDB requests per node visited** by ``GET /lineage`` at depths 2, 5 and 10 (counted with a botocore
    hook on the function's own client). Target: at most 1.
-2. **p50 and p99 answer times** of ``get_job``, ``list_job_runs``, ``GET /lineage`` (depth 5) and
+2. **DynamoDB requests of the web UI's dashboard calls** (``/stats/*``: one Query per UTC hour of the window;
+   ``/jobs`` and a namespace's jobs: one gsi1 Query per row), each next to its bound.
+3. **p50 and p99 answer times** of ``get_job``, ``list_job_runs``, ``GET /lineage`` (depth 5) and
    ``column-lineage``. **Anchor:** one raw ``GetItem`` of a job item on the same moto, in the same run.
 
 Run standalone: ``python bench/read_bench.py`` (or ``make bench``).
@@ -170,6 +172,26 @@ def _run() -> Iterator[str]:
             f"  GET /lineage depth {depth:>2}: {requests} DynamoDB requests for {nodes} nodes = "
             f"{requests / nodes:.2f} per node{truncated}   [target: <= 1]"
         )
+
+    # Marquez's web UI (issue 14): requests per dashboard and listing call, next to what bounds them.
+    ui_calls = {
+        "GET /stats/lineage-events DAY": (
+            "/api/v1/stats/lineage-events",
+            {"period": "DAY"},
+            "one Query per UTC hour = 24",
+        ),
+        "GET /stats/jobs WEEK": (
+            "/api/v1/stats/jobs",
+            {"period": "WEEK", "timezone": "UTC"},
+            "one Query per UTC hour = 168",
+        ),
+        "GET /jobs limit 10": ("/api/v1/jobs", {"limit": 10}, "1 namespace: 2 + 1 per namespace + 2 + 1 per row = 15"),
+        "GET /namespaces/{ns}/jobs 20": (f"/api/v1/namespaces/{NS}/jobs", {"limit": 20}, "4 + 1 per row = 24"),
+    }
+    for name, (path, query, bound) in ui_calls.items():
+        before = counter.count
+        call(path, query)
+        yield f"  {name:<32} {counter.count - before:>4} DynamoDB requests   [anchor: {bound}]"
 
     job_path = f"/api/v1/namespaces/{NS}/jobs/{quote(f'job-{JOBS // 2}', safe='')}"
     cases = {

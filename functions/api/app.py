@@ -25,6 +25,7 @@ from lineage_intake.service.read_catalog import Catalog
 from lineage_intake.service.read_events import EventsReader
 from lineage_intake.service.read_graph import GraphReader
 from lineage_intake.service.read_runlineage import RunLineageReader
+from lineage_intake.service.read_stats import StatsReader, period_of, zone_of
 from lineage_intake.service.read_views import time_of
 
 settings = ReadSettings.from_env()
@@ -34,6 +35,10 @@ tracer = Tracer()
 app = APIGatewayHttpResolver(enable_validation=True)
 
 STATUS: dict[type[DomainError], int] = {ids.BadParameter: 400, Forbidden: 403, NotFound: 404, StorageUnavailable: 503}
+READ_ONLY = (
+    "lineage-intake is read-only over this API: lineage is changed by sending OpenLineage events, so deleting "
+    'jobs or datasets and editing tags are not offered (docs/read-api.md, "Writes")'
+)
 WRONG_URL = (
     "no such endpoint: POST events to /api/v1/lineage (or arrays to /api/v1/lineage/batch); "
     "OPENLINEAGE_URL is the base URL, without /api/v1/lineage. Read lineage with GET /api/v1/namespaces, "
@@ -70,6 +75,10 @@ def _read() -> tuple[Catalog, GraphReader, EventsReader, RunLineageReader]:
     return _services()
 
 
+def _stats() -> StatsReader:
+    return StatsReader(_read()[0].lineage)
+
+
 def _segment(raw: str) -> str:
     """One raw path segment, percent-decoded (``marquez_ids``: ``%2F`` is a ``/`` inside a name)."""
     (value,) = ids.path_segments(raw) or [""]
@@ -83,6 +92,16 @@ def _query(name: str) -> str | None:
         if ids.decode_query_value(key, name) == name:
             return ids.decode_query_value(value, name) if sep else ""
     return None
+
+
+def _queries(name: str) -> list[str]:
+    """Every value of a repeatable query parameter, each also split on commas (``a=X&a=Y`` or ``a=X,Y``)."""
+    out = []
+    for pair in (app.current_event.raw_query_string or "").split("&"):
+        key, _, value = pair.partition("=")
+        if ids.decode_query_value(key, name) == name:
+            out += [v for v in ids.decode_query_value(value, name).split(",") if v]
+    return out
 
 
 def _page() -> ids.Page:
@@ -119,6 +138,15 @@ def get_namespace(namespace: str) -> Response[Any]:
 
 
 # ---------------------------------------------------------------------------------------------- jobs and runs
+@app.get("/api/v1/jobs", summary="Every namespace's jobs (Marquez's web UI dashboard)", responses=ok(m.JobList))
+def list_all_jobs(limit: Param = None, offset: Param = None, lastRunStates: Param = None) -> Response[Any]:
+    states = [s.upper() for s in _queries("lastRunStates")]
+    unknown = [s for s in states if s not in m.RUN_STATES]
+    if unknown:
+        raise ids.BadParameter("lastRunStates", f"must be among {', '.join(m.RUN_STATES)}, got {unknown[0]!r}")
+    return _json(_read()[0].all_jobs(_page(), frozenset(states)))  # type: ignore[arg-type]
+
+
 @app.get("/api/v1/namespaces/<namespace>/jobs", summary="List a namespace's jobs", responses=ok(m.JobList))
 def list_jobs(namespace: str, limit: Param = None, offset: Param = None) -> Response[Any]:
     return _json(_read()[0].jobs(_segment(namespace), _page()))
@@ -168,6 +196,82 @@ def list_datasets(namespace: str, limit: Param = None, offset: Param = None) -> 
 @app.get("/api/v1/namespaces/<namespace>/datasets/<dataset>", summary="Get a dataset", responses=ok(m.Dataset))
 def get_dataset(namespace: str, dataset: str) -> Response[Any]:
     return _json(_read()[0].dataset(_segment(namespace), _segment(dataset)))
+
+
+@app.get(
+    "/api/v1/namespaces/<namespace>/datasets/<dataset>/versions",
+    summary="A dataset's versions (one per distinct schema), newest first",
+    responses=ok(m.DatasetVersionList),
+)
+def list_dataset_versions(namespace: str, dataset: str, limit: Param = None, offset: Param = None) -> Response[Any]:
+    return _json(_read()[0].dataset_versions(_segment(namespace), _segment(dataset), _page()))
+
+
+# ---------------------------------------------------------------------------------------------- tags, stats
+@app.get("/api/v1/tags", summary="Tags, from the tags facets of jobs", responses=ok(m.TagList))
+def list_tags(limit: Param = None, offset: Param = None) -> Response[Any]:
+    return _json(_read()[0].tags(_page()))
+
+
+def _bare(items: list[Any]) -> Response[Any]:
+    """The stats endpoints answer a bare JSON array (Marquez's shape)."""
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=[i.dump() for i in items])
+
+
+@app.get("/api/v1/stats/lineage-events", summary="Run events per bucket (dashboard)", responses=ok(m.LineageMetric))
+def stats_lineage_events(period: Param = None, timezone: Param = None) -> Response[Any]:
+    return _bare(_stats().lineage_events(period_of(_query("period")), zone_of(_query("timezone"))))
+
+
+@app.get(
+    "/api/v1/stats/<kind>",
+    summary="Jobs, datasets or sources active per bucket (dashboard)",
+    responses=ok(m.IntervalMetric),
+)
+def stats_interval(kind: str, period: Param = None, timezone: Param = None) -> Response[Any]:
+    if kind not in ("jobs", "datasets", "sources"):
+        raise NotFound(f"no such statistic {kind!r}: jobs, datasets, sources or lineage-events")
+    reader = _stats()
+    return _bare(reader.interval(kind, period_of(_query("period")), zone_of(_query("timezone"))))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------- writes
+# The UI's write buttons (docs/read-api.md "Writes"): refused for every token, before any read or write.
+def _read_only() -> Response[Any]:
+    return _json(m.ErrorResponse(code=403, message=READ_ONLY), 403)
+
+
+@app.delete("/api/v1/namespaces/<namespace>/jobs/<job>", include_in_schema=False)
+def delete_job(namespace: str, job: str) -> Response[Any]:
+    return _read_only()
+
+
+@app.delete("/api/v1/namespaces/<namespace>/datasets/<dataset>", include_in_schema=False)
+def delete_dataset(namespace: str, dataset: str) -> Response[Any]:
+    return _read_only()
+
+
+@app.put("/api/v1/tags/<tag>", include_in_schema=False)
+def put_tag(tag: str) -> Response[Any]:
+    return _read_only()
+
+
+@app.post("/api/v1/namespaces/<namespace>/jobs/<job>/tags/<tag>", include_in_schema=False)
+@app.delete("/api/v1/namespaces/<namespace>/jobs/<job>/tags/<tag>", include_in_schema=False)
+def tag_job(namespace: str, job: str, tag: str) -> Response[Any]:
+    return _read_only()
+
+
+@app.post("/api/v1/namespaces/<namespace>/datasets/<dataset>/tags/<tag>", include_in_schema=False)
+@app.delete("/api/v1/namespaces/<namespace>/datasets/<dataset>/tags/<tag>", include_in_schema=False)
+def tag_dataset(namespace: str, dataset: str, tag: str) -> Response[Any]:
+    return _read_only()
+
+
+@app.post("/api/v1/namespaces/<namespace>/datasets/<dataset>/fields/<field>/tags/<tag>", include_in_schema=False)
+@app.delete("/api/v1/namespaces/<namespace>/datasets/<dataset>/fields/<field>/tags/<tag>", include_in_schema=False)
+def tag_field(namespace: str, dataset: str, field: str, tag: str) -> Response[Any]:
+    return _read_only()
 
 
 # ---------------------------------------------------------------------------------------------- graphs

@@ -1,9 +1,10 @@
 """The read API on the local stack, read by the real ``marquez-python`` 0.50.0 client with the stack's read token.
 
-The Marquez food_delivery seed is sent once (jobs moved into the stack's connection, times moved to now so the
-events listing's default window holds them, a column-lineage facet added to one output); each client call's answer
-is checked for content and validated against Marquez's response schema (``tests/fixtures/marquez/openapi.yml``).
-``marquez-python`` keeps its token in a process-wide dict: the client is created right before each call.
+The Marquez food_delivery seed is sent once (``tests.helpers.ui_seed``: jobs moved into the stack's connection,
+times moved to now so the events listing's default window holds them; here a column-lineage facet is added to
+one output); each client call's answer is checked for content and validated against Marquez's response
+schema (``tests/fixtures/marquez/openapi.yml``). ``marquez-python`` keeps its token in a process-wide dict:
+the client is created right before each call.
 """
 
 from __future__ import annotations
@@ -11,24 +12,27 @@ from __future__ import annotations
 import copy
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import requests
 from marquez_client import MarquezClient
 
-from tests.helpers.corpus import corpus_json
 from tests.helpers.local_stack import AUTH_CACHE_TTL, RunningStack
 from tests.helpers.marquez_schema import assert_valid_response
+from tests.helpers.ui_seed import food_delivery, send_merged
 
-SEED = "marquez/docker/metadata.json"
-MERGE_TIMEOUT = 20.0
 DATASETS = "food_delivery"
 
 
+#: The client's timeout. marquez-python's default is 10 s; an events listing of 1,000 walks 168 hourly gsi3
+#: Queries, and moto answers each index Query by scanning the table, which the session's other tests filled:
+#: on a shared CPU that came to ~10 s (a timeout in `make test`). On DynamoDB such a Query costs milliseconds.
+TIMEOUT_MS = 60_000
+
+
 def marquez(stack: RunningStack, token: str | None = None) -> MarquezClient:
-    return MarquezClient(url=stack.url, api_key=token or stack.read_token)
+    return MarquezClient(url=stack.url, api_key=token or stack.read_token, timeout_ms=TIMEOUT_MS)
 
 
 def http_get(stack: RunningStack, path: str, token: str | None = None, **params: Any) -> requests.Response:
@@ -40,15 +44,9 @@ def http_get(stack: RunningStack, path: str, token: str | None = None, **params:
 def seed(local_stack: RunningStack) -> dict[str, Any]:
     """The seed, sent once with fresh runIds, waited for until every run is merged."""
     suffix = uuid.uuid4().hex[:6]
-    events = copy.deepcopy(corpus_json(SEED))
-    run_ids: dict[str, str] = {}
-    base = datetime.now(UTC) - timedelta(minutes=30)
-    for index, event in enumerate(events):
-        event["job"]["namespace"] = local_stack.namespace
-        event["job"]["name"] = f"{event['job']['name']}_{suffix}"
-        run_ids.setdefault(event["job"]["name"], str(uuid.uuid4()))
-        event["run"]["runId"] = run_ids[event["job"]["name"]]
-        event["eventTime"] = (base + timedelta(seconds=index)).isoformat().replace("+00:00", "Z")
+    events = food_delivery(local_stack, suffix)
+    run_ids = {e["job"]["name"]: e["run"]["runId"] for e in events}
+    for event in events:
         if event["eventType"] == "START" and event["job"]["name"].startswith("etl_orders_7_days"):
             output = event["outputs"][0]
             output.setdefault("facets", {})["columnLineage"] = {
@@ -58,23 +56,7 @@ def seed(local_stack: RunningStack) -> dict[str, Any]:
                     "order_id": {"inputFields": [{"namespace": DATASETS, "name": "public.orders", "field": "id"}]}
                 },
             }
-    for event in events:
-        answer = requests.post(
-            local_stack.url + "/api/v1/lineage",
-            json=event,
-            headers={"Authorization": f"Bearer {local_stack.api_key}"},
-            timeout=30,
-        )
-        assert answer.status_code == 200, answer.text
-    deadline = time.monotonic() + MERGE_TIMEOUT
-    pending = set(run_ids.values())
-    while pending and time.monotonic() < deadline:
-        for run_id in list(pending):
-            answer = http_get(local_stack, f"/api/v1/jobs/runs/{run_id}")
-            if answer.status_code == 200 and answer.json()["state"] == "COMPLETED":
-                pending.discard(run_id)
-        time.sleep(0.2)
-    assert not pending, f"runs not merged in {MERGE_TIMEOUT}s: {pending}"
+    send_merged(local_stack, events)
     return {"suffix": suffix, "events": events, "runs": run_ids}
 
 

@@ -335,6 +335,30 @@ def description(facets: Mapping[str, Any]) -> str | None:
     return None
 
 
+#: Tags kept per job (a tags facet is producer data: a bounded list keeps the job item small).
+MAX_TAGS = 50
+TAG_CHARS = 200
+
+
+def tags(facets: Mapping[str, Any]) -> tuple[dict[str, str], ...] | None:
+    """A ``tags`` facet (TagsJobFacet/TagsDatasetFacet: ``tags[].key,value,source``) as Marquez-style tags:
+    ``name`` is the key, or ``key:value`` when the value says more than the key (docs/read-api.md "Tags")."""
+    facet = facets.get("tags")
+    entries = facet.get("tags") if isinstance(facet, Mapping) else None
+    if not isinstance(entries, list):
+        return None
+    out: dict[str, dict[str, str]] = {}
+    for entry in entries:
+        key = text(entry.get("key")) if isinstance(entry, Mapping) else None
+        if not key:
+            continue
+        value = text(entry.get("value")) or ""
+        name = key if value in ("", "true", key) else f"{key}:{value}"
+        source = text(entry.get("source"))
+        out.setdefault(name[:TAG_CHARS], {"name": name[:TAG_CHARS], **({"source": source} if source else {})})
+    return tuple(sorted(out.values(), key=lambda t: t["name"]))[:MAX_TAGS] or None
+
+
 class JobType(NamedTuple):
     integration: str | None = None
     processing_type: str | None = None

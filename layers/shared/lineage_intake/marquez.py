@@ -24,6 +24,7 @@ from pydantic.alias_generators import to_camel
 Facets = dict[str, Any]
 #: Marquez's run states (``RunState.java``). Our merge states map onto them; see ``RUN_STATE_OF_EVENT``.
 RunState = Literal["NEW", "RUNNING", "COMPLETED", "FAILED", "ABORTED"]
+RUN_STATES: tuple[RunState, ...] = ("NEW", "RUNNING", "COMPLETED", "FAILED", "ABORTED")
 #: What the merge knows about a run beyond Marquez's state (docs/merge.md, "Semantics").
 MergeState = Literal["MERGED", "AWAITING_START", "STREAMING", "PLACEHOLDER"]
 NodeType = Literal["JOB", "DATASET", "DATASET_FIELD"]

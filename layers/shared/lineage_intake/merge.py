@@ -291,6 +291,8 @@ class MergedRun:
     event_types: Mapping[str, int] = field(default_factory=dict)
     #: Namespaces that the tokens of all the run's events could write, besides its own (docs/auth.md).
     writable: frozenset[str] = frozenset()
+    #: The job's ``tags`` facet (``facets.tags``): on the job item, listed by ``/tags`` (read API).
+    tags: tuple[Mapping[str, str], ...] | None = None
     #: Where the next merge of this run may resume (None: re-read from the first event); not part of the result.
     checkpoint: Checkpoint | None = field(default=None, compare=False, repr=False)
     #: Events this merge read (after its checkpoint, if it resumed from one); not part of the result.
@@ -385,6 +387,7 @@ class MergedRun:
             "parentJob": parent_job.as_dict() if parent_job else None,
             "sql": dict(self.sql) if self.sql else None,
             "description": self.description,
+            "tags": [dict(t) for t in self.tags] if self.tags else None,
         }
 
     def lineage_digest(self) -> str:
@@ -519,6 +522,7 @@ def merge_run(
         start_missing=start_missing,
         event_types=dict(sorted(fold.event_types.items())),
         writable=frozenset(fold.writable or ()),
+        tags=facets.tags(fold.job_facets),
         checkpoint=checkpoint,
         events_read=fold.count - (int(resume.state["count"]) if resume else 0),
     )

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 
 from lineage_intake.errors import DomainError, StorageUnavailable
 
-from lineage_intake_tools.cli import connections, dlq, events, lineage, logs, retention, tokens
+from lineage_intake_tools.cli import connections, dlq, events, lineage, logs, retention, tokens, ui_proxy
 from lineage_intake_tools.cli.base import (
     COMMON,
     EXIT_ERROR,
@@ -56,6 +56,7 @@ COMMAND_GROUPS: list[Callable[[Subparsers], None]] = [
     logs.add_commands,
     dlq.add_commands,
     retention.add_commands,
+    ui_proxy.add_commands,
 ]
 
 __all__ = [

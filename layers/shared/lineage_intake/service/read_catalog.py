@@ -17,6 +17,7 @@ from lineage_intake.errors import NotFound
 from lineage_intake.marquez import (
     Dataset,
     DatasetList,
+    DatasetVersionList,
     FacetsResult,
     Job,
     JobList,
@@ -24,15 +25,21 @@ from lineage_intake.marquez import (
     NamespaceList,
     Run,
     RunList,
+    RunState,
+    Tag,
+    TagList,
 )
 from lineage_intake.marquez_ids import MAX_OFFSET, Page
-from lineage_intake.service.read_views import dataset_view, job_view, namespace_view, run_view
+from lineage_intake.service.read_views import dataset_version_view, dataset_view, job_view, namespace_view, run_view
 from lineage_intake.store.catalog import CatalogStore
 
 #: Runs shown in a job's ``latestRuns`` (Marquez shows 10).
 LATEST_RUNS = 10
 #: Namespaces read for ``/namespaces`` (they are few; the cap is documented).
 MAX_NAMESPACES = MAX_OFFSET
+#: Jobs whose latest run ``/jobs?lastRunStates=`` checks (one gsi1 Query each): beyond it the filtered listing
+#: and its ``totalCount`` cover the first jobs by (namespace, name) only (docs/read-api.md "/jobs").
+MAX_FILTERED_JOBS = 1000
 
 
 class EventSource(Protocol):
@@ -71,13 +78,53 @@ class Catalog:
     def jobs(self, namespace: str, page: Page) -> JobList:
         self._require_namespace(namespace)
         items = self.lineage.listing(namespace, "J", limit=page.offset + page.limit)
-        return JobList(jobs=[job_view(i) for i in _page(items, page)], total_count=self.lineage.count(namespace, "J"))
+        return JobList(jobs=[self._row(i) for i in _page(items, page)], total_count=self.lineage.count(namespace, "J"))
+
+    def _row(self, item: dict[str, Any]) -> Job:
+        """A listing row with its latest runs (the UI's jobs pages read ``latestRun.state``): one gsi1 Query."""
+        return job_view(item, None, self.lineage.list_runs(str(item["namespace"]), str(item["name"]), LATEST_RUNS))
+
+    def all_jobs(self, page: Page, states: frozenset[RunState] = frozenset()) -> JobList:
+        """Every namespace's jobs, by (namespace, name) (the UI's dashboard). With ``states``: only jobs whose
+        latest run is in one of them, which needs each job's latest run (``MAX_FILTERED_JOBS`` at most)."""
+        wanted = page.offset + page.limit
+        spaces = [str(n["name"]) for n in self.lineage.namespaces(limit=MAX_NAMESPACES)]
+        if not states:
+            counts = {space: self.lineage.count(space, "J") for space in spaces}
+            rows: list[dict[str, Any]] = []
+            skipped = 0
+            for space in spaces:
+                if len(rows) >= page.limit:
+                    break
+                if skipped + counts[space] <= page.offset:
+                    skipped += counts[space]
+                    continue
+                listed = self.lineage.listing(space, "J", limit=page.offset - skipped + page.limit)
+                rows += listed[max(0, page.offset - skipped) :]
+                skipped += counts[space]
+            return JobList(jobs=[self._row(i) for i in rows[: page.limit]], total_count=sum(counts.values()))
+        matched: list[Job] = []
+        checked = 0
+        for space in spaces:
+            for item in self.lineage.listing(space, "J", limit=MAX_FILTERED_JOBS - checked):
+                checked += 1
+                row = self._row(item)
+                if row.latest_run is not None and row.latest_run.state in states:
+                    matched.append(row)
+            if checked >= MAX_FILTERED_JOBS:
+                break
+        return JobList(jobs=matched[page.offset : wanted], total_count=len(matched))
 
     def job(self, namespace: str, name: str) -> Job:
         records = self.lineage.job_records(namespace, name)
         if records.job is None:
             raise NotFound(f"Job '{name}' not found in namespace '{namespace}'.")
-        return job_view(records.job, records.edges, self.lineage.list_runs(namespace, name, limit=LATEST_RUNS))
+        view = job_view(records.job, records.edges, self.lineage.list_runs(namespace, name, limit=LATEST_RUNS))
+        if view.latest_run is None or self.events is None:
+            return view
+        # The job drawer reads ``latestRun.facets``: folded from the latest run's events (one Query more).
+        facets = self.run_facets(view.latest_run.id, "run").facets
+        return view.model_copy(update={"latest_run": view.latest_run.model_copy(update={"facets": facets})})
 
     def runs(self, namespace: str, job: str, page: Page) -> RunList:
         items = self.lineage.list_runs(namespace, job, limit=page.offset + page.limit)
@@ -132,7 +179,44 @@ class Catalog:
         )
 
     def dataset(self, namespace: str, name: str) -> Dataset:
+        """The dataset with its column lineage (the drawer reads ``columnLineage[].name``): the column edges live
+        in the partitions of the jobs that write it, so one gsi1 Query for its writers and one Query per writer."""
         item = self.lineage.get_dataset(namespace, name)
         if item is None:
             raise NotFound(f"Dataset '{name}' not found in namespace '{namespace}'.")
-        return dataset_view(item)
+        writers = {
+            (str(e["job"]["namespace"]), str(e["job"]["name"]))
+            for e in self.lineage.dataset_lineage(namespace, name)["upstream"]
+            if isinstance(e.get("job"), Mapping) and e.get("current") is not False
+        }
+        columns = [
+            c
+            for writer in sorted(writers)
+            for c in self.lineage.job_records(*writer).column_edges
+            if (c.get("output") or {}).get("namespace") == namespace and (c.get("output") or {}).get("name") == name
+        ]
+        return dataset_view(item, columns)
+
+    def dataset_versions(self, namespace: str, name: str, page: Page) -> DatasetVersionList:
+        """One version per distinct schema the dataset had, newest first, each with the run that first had it
+        (a Query of the dataset's ``VER#`` items, then one GetItem per version served)."""
+        item = self.lineage.get_dataset(namespace, name)
+        if item is None:
+            raise NotFound(f"Dataset '{name}' not found in namespace '{namespace}'.")
+        found = self.lineage.dataset_versions(namespace, name)
+        versions = sorted(found, key=lambda v: (str(v.get("firstSeen", "")), str(v.get("sk", ""))), reverse=True)
+        served = []
+        for version in _page(versions, page):
+            first = version.get("firstRun") if isinstance(version.get("firstRun"), Mapping) else {}
+            run = (
+                self.lineage.get_run(str(first["namespace"]), str(first["job"]), str(first["runId"]))
+                if first and first.get("runId")
+                else None
+            )
+            served.append(dataset_version_view(item, version, run))
+        return DatasetVersionList(versions=served, total_count=len(versions))
+
+    # ------------------------------------------------------------------ tags
+    def tags(self, page: Page) -> TagList:
+        items = self.lineage.tags(limit=page.offset + page.limit)
+        return TagList(tags=[Tag(name=str(i["name"]), description=i.get("description")) for i in _page(items, page)])

@@ -26,6 +26,8 @@ from lineage_intake.store.catalog import CatalogStore
 #: gsi3 Query per hour: 744 at most).
 DEFAULT_EVENT_WINDOW = timedelta(days=7)
 MAX_EVENT_WINDOW = timedelta(days=31)
+#: How far past now an event's time may be (producer clocks run ahead) and still be listed.
+FUTURE_SKEW = timedelta(days=1)
 #: Namespaces a search walks (each is one filtered listing Query per kind).
 MAX_SEARCH_NAMESPACES = 100
 
@@ -50,7 +52,10 @@ class EventsReader:
     ) -> LineageEventList:
         """Run events with ``after <= eventTime <= before``, newest first, ``page`` of them. ``totalCount``
         counts the events the walk read: exact when the walk reached ``after`` (or its hour cap)."""
-        upper = (before or self.clock()).astimezone(UTC)
+        # The UI sends ``before`` at the end of the viewer's day, or far ahead: runs are not indexed in hours past
+        # now + FUTURE_SKEW, so the window ends there (else its hourly Queries would all be spent on the future).
+        now = self.clock().astimezone(UTC)
+        upper = min((before or now).astimezone(UTC), now + FUTURE_SKEW)
         lower = max((after or upper - DEFAULT_EVENT_WINDOW).astimezone(UTC), upper - MAX_EVENT_WINDOW)
         upper_s, lower_s = _fmt(upper), _fmt(lower)
         wanted = page.offset + page.limit

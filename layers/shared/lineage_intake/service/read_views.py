@@ -18,6 +18,7 @@ from lineage_intake.marquez import (
     ColumnLineageInputField,
     Dataset,
     DatasetField,
+    DatasetVersion,
     DefinedBy,
     Job,
     MergeState,
@@ -177,7 +178,14 @@ def job_view(
         current_version=version_of(
             namespace, name, [r.model_dump() for r in inputs], [r.model_dump() for r in outputs]
         ),
+        tags=tag_names(item),
     )
+
+
+def tag_names(item: Mapping[str, Any]) -> list[str]:
+    """The names of an item's tags (the merge keeps the ``tags`` facet's as ``[{name, source}]``)."""
+    raw = item.get("tags")
+    return [str(t["name"]) for t in raw if isinstance(t, Mapping) and t.get("name")] if isinstance(raw, list) else []
 
 
 # ---------------------------------------------------------------------------------------------- datasets
@@ -189,12 +197,44 @@ def fields_of(item: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [f for f in fields or [] if isinstance(f, Mapping) and isinstance(f.get("name"), str)]
 
 
+def _fields(raw: Iterable[Mapping[str, Any]]) -> list[DatasetField]:
+    return [
+        DatasetField(
+            name=str(f["name"]),
+            type=str(f.get("type") or "UNKNOWN"),
+            description=f.get("description") if isinstance(f.get("description"), str) else None,
+            tags=[str(t) for t in f.get("tags") or [] if isinstance(t, str)] if isinstance(f.get("tags"), list) else [],
+        )
+        for f in raw
+        if isinstance(f, Mapping) and isinstance(f.get("name"), str)
+    ]
+
+
+def dataset_version_view(
+    dataset: Mapping[str, Any], version: Mapping[str, Any], run: Mapping[str, Any] | None
+) -> DatasetVersion:
+    """One ``VER#<schema digest>`` item: its fields, the run that first had them; the version id is the one
+    ``dataset_view`` gives ``currentVersion`` for the same fields."""
+    namespace, name = str(dataset["namespace"]), str(dataset["name"])
+    fields = _fields(version.get("fields") or [])
+    number = version_of(namespace, name, [f.model_dump() for f in fields])
+    return DatasetVersion(
+        id=VersionRef(namespace=namespace, name=name, version=number),
+        name=name,
+        physical_name=name,
+        created_at=time_of(version.get("firstSeen")),
+        version=number,
+        namespace=namespace,
+        source_name=namespace,
+        fields=fields,
+        description=str(dataset.get("definedDescription") or ""),
+        created_by_run=run_view(run) if run else None,
+    )
+
+
 def dataset_view(item: Mapping[str, Any], column_edges: Iterable[Mapping[str, Any]] | None = None) -> Dataset:
     namespace, name = str(item["namespace"]), str(item["name"])
-    fields = [
-        DatasetField(name=str(f["name"]), type=str(f.get("type") or "UNKNOWN"), description=f.get("description"))
-        for f in fields_of(item)
-    ]
+    fields = _fields(fields_of(item))
     column_lineage = None
     if column_edges is not None:
         by_field: dict[str, list[ColumnLineageInputField]] = {}

@@ -13,13 +13,13 @@ from typing import Any
 
 from lineage_intake import keys
 from lineage_intake.store.dynamo import dynamo_errors, from_dynamodb, paginate, query_prefix
-from lineage_intake.store.lineage_items import DATASET_SK, JOB_SK, NAMESPACE_SK, NAMESPACES
+from lineage_intake.store.lineage_items import DATASET_SK, JOB_SK, NAMESPACE_SK, NAMESPACES, TAGS
 from lineage_intake.store.lineage_reads import LineageReader
 
 #: What the read API shows of a job or dataset item (BatchGetItem always projects: never the digests).
 JOB_ATTRIBUTES = (
     "type", "namespace", "name", "createdAt", "mergedAt", "description", "processingType", "jobType",
-    "integration", "parentJob", "lineageRun", "placeholder", "definedAt", "definedDescription",
+    "integration", "parentJob", "lineageRun", "placeholder", "definedAt", "definedDescription", "tags",
 )  # fmt: skip
 DATASET_ATTRIBUTES = (
     "type", "namespace", "name", "createdAt", "mergedAt", "partial", "fields", "symlinks", "definedFields",
@@ -100,6 +100,10 @@ class CatalogStore(LineageReader):
         attributes = JOB_ATTRIBUTES if kind == "J" else DATASET_ATTRIBUTES
         found = self._batch_get(matches, attributes, consistent=False)
         return [found[m] for m in matches if m in found and needle in str(found[m].get("name", "")).casefold()]
+
+    def tags(self, limit: int) -> list[dict[str, Any]]:
+        """Tag names by name, the first ``limit``: one Query (the merge writes a tag item when a job first has it)."""
+        return list(query_prefix(self.dynamodb, self.table, TAGS, "TAG#", limit=limit))
 
     # ------------------------------------------------------------------ jobs and datasets
     def job_records(self, namespace: str, name: str) -> JobRecords:

@@ -46,6 +46,7 @@ from lineage_intake.store.lineage_items import (
     read_checkpoint,
     run_item,
     run_sk,
+    tag_item,
     version_order,
 )
 from lineage_intake.store.lineage_static import LineageWrites, Superseded, TakenOver, WriteResult
@@ -228,6 +229,7 @@ class LineageStore(LineageWrites):
             return
         result.written += 1
         result.lineage_changed = True
+        self._write_tags(run, result)
         guard = Guard(job_pk, JOB_SK, "lineageVersion", version)
         try:
             self._write_edges(run, job_pk, have, guard, result)
@@ -371,8 +373,15 @@ class LineageStore(LineageWrites):
                     **update_action(self.table, keys.job_key(run.namespace, run.job), JOB_SK, update, condition).body
                 )
             result.written += 1
+            self._write_tags(run, result)
         except DuplicateItem:
             result.unchanged += 1
+
+    def _write_tags(self, run: MergedRun, result: WriteResult) -> None:
+        """A create-only listing item per tag name, on the rare path where the job item changes (its tags are in
+        the lineage digest): ``/tags`` is one Query."""
+        for tag in run.tags or ():
+            result.written += self._create_if_absent(tag_item(tag))
 
     # ------------------------------------------------------------------ parents
     def _write_parent(self, run: MergedRun, stored: StoredRun, result: WriteResult) -> None:

@@ -51,6 +51,21 @@ def listing_keys(namespace: str, name: str, kind: str) -> dict[str, str]:
     return {"gsi4pk": f"{kind}#{keys.namespace_key(namespace)}", "gsi4sk": f"{name[:LISTED_NAME_CHARS]}#{key}"}
 
 
+TAGS = "TAGS"
+
+
+def tag_item(tag: Mapping[str, str]) -> dict[str, Any]:
+    """One item per distinct tag name (``/tags``), created when a job first carries it (docs/read-api.md)."""
+    source = tag.get("source")
+    return {
+        "pk": TAGS,
+        "sk": f"TAG#{tag['name']}",
+        "type": "tag",
+        "name": tag["name"],
+        **({"description": f"from a tags facet (source: {source})"} if source else {}),
+    }
+
+
 def job_identity(namespace: str, name: str) -> dict[str, Any]:
     """The attributes every write of a job item sets: its names and its listing keys."""
     return {"type": "job", "namespace": namespace, "name": name, **listing_keys(namespace, name, "J")}

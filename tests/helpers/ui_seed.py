@@ -1,0 +1,83 @@
+"""Seeds for the Marquez-web-UI contract tests: the Marquez food_delivery seed and a dbt run family, moved into
+the local stack's namespace with fresh names and runIds and times in the last half hour, sent over HTTP and
+waited for until every run is merged."""
+
+from __future__ import annotations
+
+import copy
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+
+from tests.helpers.corpus import corpus_json
+from tests.helpers.local_stack import RunningStack
+from tests.helpers.runs import SEED, dbt_family
+
+MERGE_TIMEOUT = 30.0
+TAGS_FACET = {
+    "_producer": "https://example.com/e2e",
+    "_schemaURL": "https://openlineage.io/spec/facets/1-0-0/TagsJobFacet.json",
+    "tags": [{"key": "pii", "value": "true", "source": "CONFIG"}],
+}
+
+
+def _now_minus(minutes: int, index: int) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes, seconds=-index)).isoformat().replace("+00:00", "Z")
+
+
+def food_delivery(stack: RunningStack, suffix: str) -> list[dict[str, Any]]:
+    """The seed's jobs renamed ``<name>_<suffix>`` in the stack's namespace; etl_orders_7_days gets a tags facet."""
+    events = copy.deepcopy(corpus_json(SEED))
+    run_ids: dict[str, str] = {}
+    for index, event in enumerate(events):
+        event["job"]["namespace"] = stack.namespace
+        base_name = event["job"]["name"]
+        event["job"]["name"] = f"{base_name}_{suffix}"
+        run_ids.setdefault(event["job"]["name"], str(uuid.uuid4()))
+        event["run"]["runId"] = run_ids[event["job"]["name"]]
+        event["eventTime"] = _now_minus(30, index)
+        if base_name == "etl_orders_7_days":
+            event["job"].setdefault("facets", {})["tags"] = {**TAGS_FACET, "tags": [{"key": f"pii_{suffix}"}]}
+    return events
+
+
+def dbt_run(stack: RunningStack, suffix: str) -> list[dict[str, Any]]:
+    """A dbt run family (parent job and its models, one failed) in the stack's namespace, renamed with ``suffix``."""
+    events = dbt_family()
+    names = {e["job"]["name"] for e in events}
+    for index, event in enumerate(events):
+        event["job"]["namespace"] = stack.namespace
+        event["job"]["name"] = f"{event['job']['name']}_{suffix}"
+        event["eventTime"] = _now_minus(20, index)
+        parent = event["run"].get("facets", {}).get("parent")
+        if parent and parent.get("job", {}).get("name") in names:
+            parent["job"] = {"namespace": stack.namespace, "name": f"{parent['job']['name']}_{suffix}"}
+    return events
+
+
+def send_merged(stack: RunningStack, events: list[dict[str, Any]], states: tuple[str, ...] = ("COMPLETED",)) -> None:
+    """POST each event with the stack's API key, then wait until each run is merged into one of ``states``."""
+    for event in events:
+        answer = requests.post(
+            stack.url + "/api/v1/lineage",
+            json=event,
+            headers={"Authorization": f"Bearer {stack.api_key}"},
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+    pending = {e["run"]["runId"] for e in events}
+    deadline = time.monotonic() + MERGE_TIMEOUT
+    while pending and time.monotonic() < deadline:
+        for run_id in list(pending):
+            answer = requests.get(
+                f"{stack.url}/api/v1/jobs/runs/{run_id}",
+                headers={"Authorization": f"Bearer {stack.read_token}"},
+                timeout=30,
+            )
+            if answer.status_code == 200 and answer.json()["state"] in states:
+                pending.discard(run_id)
+        time.sleep(0.3)
+    assert not pending, f"runs not merged in {MERGE_TIMEOUT}s: {pending}"
