@@ -9,14 +9,15 @@ import uuid
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import boto3
 import pytest
 from lineage_intake_tools.local.template import Stack
 
+from tests.helpers.api_requests import get
 from tests.helpers.aws import load_handler
-from tests.helpers.corpus import corpus_json, event_file
+from tests.helpers.corpus import corpus_json
 from tests.helpers.marquez_schema import assert_valid_response
 from tests.helpers.pipeline import Pipeline
 
@@ -39,23 +40,6 @@ def seeded(pipeline: Pipeline) -> list[dict[str, Any]]:
 @pytest.fixture
 def api(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     return load_handler(stack, "ApiFunction", monkeypatch)
-
-
-def get(
-    api: ModuleType, context: Any, path: str, query: dict[str, Any] | None = None, scopes: str | None = '["read"]'
-) -> tuple[int, Any]:
-    """A GET through the handler, shaped like an HTTP API payload 2.0 request (events/ingest-start.json)."""
-    request = copy.deepcopy(event_file("ingest-start.json"))
-    request.update(body=None, isBase64Encoded=False, rawPath=path, rawQueryString=urlencode(query or {}))
-    request["routeKey"] = request["requestContext"]["routeKey"] = "GET /api/v1/{proxy+}"
-    request["requestContext"]["http"].update(method="GET", path=path)
-    request["headers"].pop("content-type", None)
-    if scopes is None:
-        del request["requestContext"]["authorizer"]
-    else:
-        request["requestContext"]["authorizer"]["lambda"]["scopes"] = scopes
-    answer = api.handler(request, context)
-    return answer["statusCode"], json.loads(answer["body"])
 
 
 def jobs_of(events: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -123,7 +123,7 @@ class Catalog:
         )
 
     def dataset(self, namespace: str, name: str) -> Dataset:
-        item = self.lineage.get_dataset(namespace, name)
+        item, quality = self.lineage.dataset_with_quality(namespace, name)
         if item is None:
             raise NotFound(f"Dataset '{name}' not found in namespace '{namespace}'.")
-        return dataset_view(item)
+        return dataset_view(item, quality=quality)

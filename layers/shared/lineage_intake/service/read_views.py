@@ -16,6 +16,7 @@ from lineage_intake.marquez import (
     RUN_STATE_OF_EVENT,
     ColumnLineage,
     ColumnLineageInputField,
+    DataQuality,
     Dataset,
     DatasetField,
     Job,
@@ -188,8 +189,31 @@ def fields_of(item: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [f for f in fields or [] if isinstance(f, Mapping) and isinstance(f.get("name"), str)]
 
 
-def dataset_view(item: Mapping[str, Any], column_edges: Iterable[Mapping[str, Any]] | None = None) -> Dataset:
+def quality_view(quality: Mapping[str, Any] | None) -> tuple[dict[str, Any], DataQuality | None]:
+    """A data-quality item as Marquez's dataset ``facets`` (verbatim) and our ``dataQuality`` summary."""
+    if not quality:
+        return {}, None
+    raw = quality.get("facets")
+    found: dict[str, Any] = dict(raw) if isinstance(raw, Mapping) else {}
+    assertions = found.get("dataQualityAssertions")
+    metrics = found.get("dataQualityMetrics")
+    summary = DataQuality(
+        run_id=str(quality["runId"]) if quality.get("runId") else None,
+        reported_at=time_of(quality.get("reportedAt")) if quality.get("reportedAt") else None,
+        assertions=[dict(a) for a in assertions.get("assertions", [])] if isinstance(assertions, Mapping) else [],
+        metrics=dict(metrics) if isinstance(metrics, Mapping) else None,
+    )
+    return found, summary
+
+
+def dataset_view(
+    item: Mapping[str, Any],
+    column_edges: Iterable[Mapping[str, Any]] | None = None,
+    quality: Mapping[str, Any] | None = None,
+) -> Dataset:
+    """A dataset from its item; ``quality``: its data-quality item when the caller read it."""
     namespace, name = str(item["namespace"]), str(item["name"])
+    quality_facets, data_quality = quality_view(quality)
     fields = [
         DatasetField(name=str(f["name"]), type=str(f.get("type") or "UNKNOWN"), description=f.get("description"))
         for f in fields_of(item)
@@ -224,5 +248,7 @@ def dataset_view(item: Mapping[str, Any], column_edges: Iterable[Mapping[str, An
         description=item.get("definedDescription") or None,
         current_version=version_of(namespace, name, [f.model_dump() for f in fields]),
         column_lineage=column_lineage,
+        facets=quality_facets,
         partial=bool(item.get("partial", False)),
+        data_quality=data_quality,
     )

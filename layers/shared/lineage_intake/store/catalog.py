@@ -14,6 +14,7 @@ from typing import Any
 from lineage_intake import keys
 from lineage_intake.store.dynamo import dynamo_errors, from_dynamodb, paginate, query_prefix
 from lineage_intake.store.lineage_items import DATASET_SK, JOB_SK, NAMESPACE_SK, NAMESPACES
+from lineage_intake.store.lineage_quality import QUALITY_ATTRIBUTES, QUALITY_SK
 from lineage_intake.store.lineage_reads import LineageReader
 
 #: What the read API shows of a job or dataset item (BatchGetItem always projects: never the digests).
@@ -120,6 +121,13 @@ class CatalogStore(LineageReader):
         wanted = {(keys.dataset_key(ns, name), DATASET_SK): (ns, name) for ns, name in refs}
         found = self._batch_get(list(wanted), DATASET_ATTRIBUTES, consistent=False)
         return {wanted[k]: item for k, item in found.items()}
+
+    def dataset_with_quality(self, namespace: str, name: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """A dataset item and its latest data-quality item (``store.lineage_quality``): one BatchGetItem."""
+        pk = keys.dataset_key(namespace, name)
+        wanted = [(pk, DATASET_SK), (pk, QUALITY_SK)]
+        found = self._batch_get(wanted, (*DATASET_ATTRIBUTES, *QUALITY_ATTRIBUTES), consistent=False)
+        return found.get(wanted[0]), found.get(wanted[1])
 
     def dataset_edges(self, namespace: str, name: str) -> list[dict[str, Any]]:
         """The edges of every job that writes (``UP#``) or reads (``DOWN#``) a dataset: one Query of gsi1."""
