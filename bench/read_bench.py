@@ -139,6 +139,8 @@ def _run() -> Iterator[str]:
             assert merged is not None and merged.status == "merged", merged
             written = lineage.write_run(merged, f"2026-01-01T{minute}:31.000000Z", StoredRun())
             assert written.written and not written.superseded, written
+            if (job + 1) % 250 == 0 and job + 1 < JOBS:
+                yield f"  ... {job + 1} runs written in {time.perf_counter() - started:.0f} s"
         freeze(moto_table(table))
         seeded = time.perf_counter() - started
         yield (
