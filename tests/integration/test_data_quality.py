@@ -69,6 +69,24 @@ def test_a_dbt_test_run_serves_its_assertions_as_the_datasets_facets(api, lambda
     assert_valid_response(dataset, "/namespaces/{namespace}/datasets/{dataset}")
 
 
+def test_the_dataset_listing_shows_each_rows_latest_assertions(api, lambda_context, pipeline) -> None:
+    # Given two dbt test runs of two models, one with a failed assertion
+    pipeline.send(*dbt_test_run("test_third_dbt_model"))
+    pipeline.send(*failing(dbt_test_run("test_second_dbt_model")))
+    # When the namespace's datasets are listed
+    status, listing = get(api, lambda_context, f"/api/v1/namespaces/{NS}/datasets")
+    # Then each tested row carries its own assertions in facets, as Marquez's UI reads them
+    assert status == 200
+    success = {
+        d["name"]: [a["success"] for a in d["facets"]["dataQualityAssertions"]["assertions"]]
+        for d in listing["datasets"]
+        if "dataQualityAssertions" in d["facets"]
+    }
+    assert success[MODEL] == [True, True, True, True]
+    assert success["random-gcp-project.dbt_test1.test_second_dbt_model"][0] is False
+    assert_valid_response(listing, "/namespaces/{namespace}/datasets")
+
+
 def test_metrics_and_assertions_of_one_input_are_both_served(api, lambda_context, pipeline) -> None:
     # Given the fluentd proxy's full event (metrics and assertions on its input), with its START
     pipeline.send(*fluentd_full_run())

@@ -127,10 +127,11 @@ class Catalog:
     # ------------------------------------------------------------------ datasets
     def datasets(self, namespace: str, page: Page) -> DatasetList:
         self._require_namespace(namespace)
-        items = self.lineage.listing(namespace, "D", limit=page.offset + page.limit)
-        return DatasetList(
-            datasets=[dataset_view(i) for i in _page(items, page)], total_count=self.lineage.count(namespace, "D")
-        )
+        items = _page(self.lineage.listing(namespace, "D", limit=page.offset + page.limit), page)
+        # Marquez's UI shows each row's assertions (facets.dataQualityAssertions): one BatchGetItem per page
+        quality = self.lineage.qualities((str(i["namespace"]), str(i["name"])) for i in items)
+        rows = [dataset_view(i, quality=quality.get((str(i["namespace"]), str(i["name"])))) for i in items]
+        return DatasetList(datasets=rows, total_count=self.lineage.count(namespace, "D"))
 
     def dataset(self, namespace: str, name: str) -> Dataset:
         item, quality = self.lineage.dataset_with_quality(namespace, name)

@@ -148,6 +148,12 @@ class CatalogStore(LineageReader):
         found = self._batch_get(wanted, (*DATASET_ATTRIBUTES, *QUALITY_ATTRIBUTES), consistent=False)
         return found.get(wanted[0]), found.get(wanted[1])
 
+    def qualities(self, refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Data-quality items by (namespace, name), for a listing page: one BatchGetItem per 100."""
+        wanted = {(keys.dataset_key(ns, name), QUALITY_SK): (ns, name) for ns, name in refs}
+        found = self._batch_get(list(wanted), QUALITY_ATTRIBUTES, consistent=False)
+        return {wanted[k]: item for k, item in found.items()}
+
     def dataset_edges(self, namespace: str, name: str) -> list[dict[str, Any]]:
         """The edges of every job that writes (``UP#``) or reads (``DOWN#``) a dataset: one Query of gsi1."""
         return list(query_prefix(self.dynamodb, self.table, keys.dataset_key(namespace, name), "", index="gsi1"))
