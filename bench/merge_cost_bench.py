@@ -7,8 +7,9 @@ subprocess of this same script (``--worker``), with the same events and the same
 the layer's own ``IngestService`` (not metered: ingest is metered by the ingest bench) and each one is delivered
 to ``MergeService.handle`` as a stream batch of its own, as the stream delivers a run's events when they come
 seconds apart. Scenarios: a job's first run (START, COMPLETE; 4 inputs, 1 output), a steady-state run (the
-same job again), a 10-event run (START, 8 RUNNING, COMPLETE), and a streaming run of 1,000 and 10,000 RUNNING
-events (total read units; the ratio must be at most 12: constant work per event gives 10).
+same job again), the same with data-quality assertions on one input (issue 10), a 10-event run (START, 8
+RUNNING, COMPLETE), and a streaming run of 1,000 and 10,000 RUNNING events (total read units; the ratio must
+be at most 12: constant work per event gives 10).
 
 Run: ``python bench/merge_cost_bench.py`` (or ``make bench``). Needs git (for the baseline).
 """
@@ -31,6 +32,8 @@ HERE = Path(__file__).resolve().parent
 BASELINE = "ea018cb"
 SEED = ROOT / "tests" / "fixtures" / "corpus" / "marquez" / "docker" / "metadata.json"
 FLINK = ROOT / "tests" / "fixtures" / "corpus" / "openlineage" / "templates" / "flink" / "flink1"
+DBT_TESTS = ROOT / "tests" / "fixtures" / "corpus" / "openlineage" / "templates" / "dbt" / "test" / "result.json"
+DQ_RUN = "00000000-0000-4000-8000-000000000004"
 JOB = "etl_orders_7_days"
 #: ``MERGE_COST_STREAM_SIZES=100,1000`` for a quicker run (on moto the 10,000-event run takes minutes).
 STREAM_SIZES = tuple(int(n) for n in os.environ.get("MERGE_COST_STREAM_SIZES", "1000,10000").split(","))
@@ -51,6 +54,18 @@ def _as_run(events: list[dict[str, Any]], run_id: str, base: float) -> list[dict
         event["eventTime"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(base + 10 * i)) + ".000Z"
         out.append(event)
     return out
+
+
+def _with_quality(pair: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The steady-state run whose COMPLETE reports dbt's four assertions on its first input, as dbt test does
+    (the facet of OpenLineage's dbt test template): the extra write of a run that carries data quality."""
+    start, complete = copy.deepcopy(pair)
+    tests = [e for e in json.loads(DBT_TESTS.read_text()) if e["eventType"] == "COMPLETE"]
+    facet = tests[0]["inputs"][0]["inputFacets"]["dataQualityAssertions"]
+    first = start["inputs"][0]
+    complete["inputs"] = [{"namespace": first["namespace"], "name": first["name"], "inputFacets": {
+        "dataQualityAssertions": facet}}]  # fmt: skip
+    return [start, complete]
 
 
 def _flink(count: int, run_id: str) -> list[dict[str, Any]]:
@@ -191,6 +206,7 @@ def worker(layer: Path, template: Path, stream_sizes: list[int], cost: bool = Fa
         pair = _seed_pair()
         out["first run"] = deliver(_as_run(pair, "00000000-0000-4000-8000-000000000001", 1_700_000_000))
         out["steady-state run"] = deliver(_as_run(pair, "00000000-0000-4000-8000-000000000002", 1_700_001_000))
+        out["run with data quality"] = deliver(_as_run(_with_quality(pair), DQ_RUN, 1_700_001_500))
         ten = [pair[0]] + [copy.deepcopy(pair[0]) | {"eventType": "RUNNING"} for _ in range(8)] + [pair[1]]
         out["10-event run"] = deliver(_as_run(ten, "00000000-0000-4000-8000-000000000003", 1_700_002_000))
         for size in stream_sizes:
@@ -232,6 +248,13 @@ def run() -> list[str]:
             f"   today: {old['wru']:5.1f} WRU {old['rru']:5.1f} RRU (at most {old.get('max_rru', 0):.1f} in one)"
         )
     steady = now["steady-state run"]
+    quality, old_quality = now["run with data quality"], today["run with data quality"]
+    lines.append(
+        f"    run with data quality (the steady-state run, its COMPLETE with dbt's 4 assertions on one input): "
+        f"{quality['wru']:.1f} WRU = steady-state {steady['wru']:.1f} + {quality['wru'] - steady['wru']:.1f} for "
+        f"the dataset's data-quality item; runs without data quality: +0 (steady-state above)   "
+        f"today: {old_quality['wru']:.1f} WRU (kept nothing)"
+    )
     without = steady["wru"] - steady["gsi3_wru"]
     lines.append(
         f"    steady-state target <= {TARGET_WRU:.0f} WRU per run without the time index (gsi3 adds "

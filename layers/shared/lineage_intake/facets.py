@@ -188,6 +188,26 @@ def symlinks(facets: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...] | None:
     return tuple(sorted(out, key=lambda s: (s["namespace"], s["name"], s.get("type", ""))))
 
 
+#: The data-quality facets a dataset keeps the latest of (dbt tests send assertions, profilers send metrics).
+DATA_QUALITY_FACETS = ("dataQualityAssertions", "dataQualityMetrics")
+
+
+def data_quality(*facet_maps: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The ``dataQualityAssertions``/``dataQualityMetrics`` facets found in the given maps (a dataset's
+    ``facets`` and its ``inputFacets``/``outputFacets``), verbatim; a later map wins. Assertions need a list
+    of objects, metrics an object: anything else is skipped (docs/read-api.md "Data quality")."""
+    found: dict[str, Mapping[str, Any]] = {}
+    for facet_map in facet_maps:
+        assertions = facet_map.get("dataQualityAssertions")
+        listed = assertions.get("assertions") if isinstance(assertions, Mapping) else None
+        if isinstance(assertions, Mapping) and isinstance(listed, list) and all(isinstance(a, Mapping) for a in listed):
+            found["dataQualityAssertions"] = assertions
+        metrics = facet_map.get("dataQualityMetrics")
+        if isinstance(metrics, Mapping) and metrics:
+            found["dataQualityMetrics"] = metrics
+    return found
+
+
 def _transformations(input_field: Mapping[str, Any], field_entry: Mapping[str, Any]) -> list[dict[str, Any]]:
     """1-2-0 ``transformations`` as given (type, subtype, description, masking); the older shape mapped:
     IDENTITY to DIRECT/IDENTITY, MASKED to DIRECT/TRANSFORMATION with masking, other types to

@@ -293,6 +293,8 @@ class MergedRun:
     writable: frozenset[str] = frozenset()
     #: The job's ``tags`` facet (``facets.tags``): on the job item, listed by ``/tags`` (read API).
     tags: tuple[Mapping[str, str], ...] | None = None
+    #: Per dataset, the data-quality facets this run reported (``facets.data_quality``), by dataset name.
+    data_quality: tuple[tuple[Ref, Mapping[str, Any]], ...] = ()
     #: Where the next merge of this run may resume (None: re-read from the first event); not part of the result.
     checkpoint: Checkpoint | None = field(default=None, compare=False, repr=False)
     #: Events this merge read (after its checkpoint, if it resumed from one); not part of the result.
@@ -450,6 +452,20 @@ def dataset_views(
     return views
 
 
+def data_quality_of(
+    inputs: Mapping[Ref, _DatasetState], outputs: Mapping[Ref, _DatasetState]
+) -> tuple[tuple[Ref, Mapping[str, Any]], ...]:
+    """The data-quality facets a run reported per dataset: an input's ``inputFacets`` over its ``facets``, and
+    what it says of the dataset as an output over what it says as an input (as ``dataset_views``)."""
+    out = []
+    for ref in sorted(set(inputs) | set(outputs)):
+        states = [s for s in (inputs.get(ref), outputs.get(ref)) if s is not None]
+        found = facets.data_quality(*(m for s in states for m in (s.facets, s.extra)))
+        if found:
+            out.append((ref, found))
+    return tuple(out)
+
+
 def _column_datasets(column_lineage: Iterable[Mapping[str, Any]]) -> set[Ref]:
     """The datasets that column lineage names as inputs: each one is a dataset the run reads."""
     return {Ref(i["namespace"], i["name"]) for entry in column_lineage for i in entry["inputs"]}
@@ -523,6 +539,7 @@ def merge_run(
         event_types=dict(sorted(fold.event_types.items())),
         writable=frozenset(fold.writable or ()),
         tags=facets.tags(fold.job_facets),
+        data_quality=data_quality_of(fold.inputs, fold.outputs),
         checkpoint=checkpoint,
         events_read=fold.count - (int(resume.state["count"]) if resume else 0),
     )

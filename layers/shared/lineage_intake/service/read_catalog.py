@@ -77,12 +77,15 @@ class Catalog:
     # ------------------------------------------------------------------ jobs
     def jobs(self, namespace: str, page: Page) -> JobList:
         self._require_namespace(namespace)
-        items = self.lineage.listing(namespace, "J", limit=page.offset + page.limit)
-        return JobList(jobs=[self._row(i) for i in _page(items, page)], total_count=self.lineage.count(namespace, "J"))
+        items = _page(self.lineage.listing(namespace, "J", limit=page.offset + page.limit), page)
+        return JobList(jobs=self._rows(items), total_count=self.lineage.count(namespace, "J"))
 
-    def _row(self, item: dict[str, Any]) -> Job:
-        """A listing row with its latest runs (the UI's jobs pages read ``latestRun.state``): one gsi1 Query."""
-        return job_view(item, None, self.lineage.list_runs(str(item["namespace"]), str(item["name"]), LATEST_RUNS))
+    def _rows(self, items: list[dict[str, Any]]) -> list[Job]:
+        """Listing rows with their latest runs (the UI's job pages read ``latestRun`` and ``latestRuns[]``): one
+        gsi1 Query per row, side by side (``CatalogStore.latest_runs``)."""
+        jobs = [(str(i["namespace"]), str(i["name"])) for i in items]
+        latest = self.lineage.latest_runs(jobs, LATEST_RUNS)
+        return [job_view(item, None, latest.get(job, [])) for item, job in zip(items, jobs, strict=True)]
 
     def all_jobs(self, page: Page, states: frozenset[RunState] = frozenset()) -> JobList:
         """Every namespace's jobs, by (namespace, name) (the UI's dashboard). With ``states``: only jobs whose
@@ -102,15 +105,13 @@ class Catalog:
                 listed = self.lineage.listing(space, "J", limit=page.offset - skipped + page.limit)
                 rows += listed[max(0, page.offset - skipped) :]
                 skipped += counts[space]
-            return JobList(jobs=[self._row(i) for i in rows[: page.limit]], total_count=sum(counts.values()))
+            return JobList(jobs=self._rows(rows[: page.limit]), total_count=sum(counts.values()))
         matched: list[Job] = []
         checked = 0
         for space in spaces:
-            for item in self.lineage.listing(space, "J", limit=MAX_FILTERED_JOBS - checked):
-                checked += 1
-                row = self._row(item)
-                if row.latest_run is not None and row.latest_run.state in states:
-                    matched.append(row)
+            listed = self.lineage.listing(space, "J", limit=MAX_FILTERED_JOBS - checked)
+            checked += len(listed)
+            matched += [r for r in self._rows(listed) if r.latest_run is not None and r.latest_run.state in states]
             if checked >= MAX_FILTERED_JOBS:
                 break
         return JobList(jobs=matched[page.offset : wanted], total_count=len(matched))
@@ -173,15 +174,16 @@ class Catalog:
     # ------------------------------------------------------------------ datasets
     def datasets(self, namespace: str, page: Page) -> DatasetList:
         self._require_namespace(namespace)
-        items = self.lineage.listing(namespace, "D", limit=page.offset + page.limit)
-        return DatasetList(
-            datasets=[dataset_view(i) for i in _page(items, page)], total_count=self.lineage.count(namespace, "D")
-        )
+        items = _page(self.lineage.listing(namespace, "D", limit=page.offset + page.limit), page)
+        # Marquez's UI shows each row's assertions (facets.dataQualityAssertions): one BatchGetItem per page
+        quality = self.lineage.qualities((str(i["namespace"]), str(i["name"])) for i in items)
+        rows = [dataset_view(i, quality=quality.get((str(i["namespace"]), str(i["name"])))) for i in items]
+        return DatasetList(datasets=rows, total_count=self.lineage.count(namespace, "D"))
 
     def dataset(self, namespace: str, name: str) -> Dataset:
         """The dataset with its column lineage (the drawer reads ``columnLineage[].name``): the column edges live
         in the partitions of the jobs that write it, so one gsi1 Query for its writers and one Query per writer."""
-        item = self.lineage.get_dataset(namespace, name)
+        item, quality = self.lineage.dataset_with_quality(namespace, name)
         if item is None:
             raise NotFound(f"Dataset '{name}' not found in namespace '{namespace}'.")
         writers = {
@@ -195,7 +197,7 @@ class Catalog:
             for c in self.lineage.job_records(*writer).column_edges
             if (c.get("output") or {}).get("namespace") == namespace and (c.get("output") or {}).get("name") == name
         ]
-        return dataset_view(item, columns)
+        return dataset_view(item, columns, quality=quality)
 
     def dataset_versions(self, namespace: str, name: str, page: Page) -> DatasetVersionList:
         """One version per distinct schema the dataset had, newest first, each with the run that first had it

@@ -84,8 +84,10 @@ class GraphReader:
         their datasets). History edges whose ``lastSeen`` is older than the window are left out;
         ``current_only`` keeps only the edges of each job's latest dataset-bearing run (and static edges).
 
-        Reads, level by level: one Query per job (its partition: item and edges), one BatchGetItem per 100 new
-        datasets (their items), and one gsi1 Query per dataset that the walk goes through to reach more jobs."""
+        Reads: one Query per job (its partition: item and edges), one gsi1 Query per dataset that the walk goes
+        through to reach more jobs (not for the last ring, nor once truncated), and after the walk one
+        BatchGetItem per 100 dataset nodes (their items). At most one request per node whenever the last ring or
+        the cap leaves a dataset per hundred unqueried (docs/read-api.md "Requests per node")."""
         if start.kind == "datasetField":
             start = NodeId("dataset", start.namespace, start.name)
         horizon = self.clock() - timedelta(days=window_days or self.window_days)
@@ -118,17 +120,14 @@ class GraphReader:
             return found
 
         def add_datasets(refs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-            """Name the new datasets as nodes (up to the cap), with their items read by the batch."""
+            """Name the new datasets as nodes (up to the cap); their items are read once, after the walk."""
             new = [r for r in dict.fromkeys(refs) if r not in seen_datasets]
             room = max(0, self.node_cap - len(graph.nodes))
             if len(new) > room:
                 graph.truncated, new = True, new[:room]
-            items = self.lineage.datasets(new)
             for ref in new:
                 seen_datasets.add(ref)
-                node = graph.node(dataset_node_id(*ref), "DATASET")
-                if ref in items:
-                    node.data = dataset_view(items[ref])
+                graph.node(dataset_node_id(*ref), "DATASET")
             return new
 
         if start.kind == "job":
@@ -136,8 +135,6 @@ class GraphReader:
         else:
             ref = (start.namespace, start.name)
             add_datasets([ref])
-            if graph.nodes[dataset_node_id(*ref)].data is None:
-                raise NotFound(f"Dataset '{start.name}' not found in namespace '{start.namespace}'.")
             frontier = jobs_of_dataset(ref)
         level = 0
         while frontier and not graph.truncated:
@@ -169,10 +166,17 @@ class GraphReader:
                     reached.append(dataset)
             new = add_datasets(reached)
             frontier = []
-            if level < depth:
+            if level < depth and not graph.truncated:  # a truncated walk goes no further: no reads for it
                 for dataset in new:
                     frontier += jobs_of_dataset(dataset)
             level += 1
+        # Every dataset node's item, read after the walk: one BatchGetItem per 100 for the whole graph, not one
+        # (mostly partial) batch per level (docs/read-api.md "Requests per node").
+        items = self.lineage.datasets(sorted(seen_datasets))
+        if start.kind != "job" and (start.namespace, start.name) not in items:
+            raise NotFound(f"Dataset '{start.name}' not found in namespace '{start.namespace}'.")
+        for ref, item in items.items():
+            graph.nodes[dataset_node_id(*ref)].data = dataset_view(item)
         for origin, destination, edge in edges:
             graph.link(origin, destination, edge)
         return graph.answer()

@@ -16,6 +16,7 @@ from lineage_intake.marquez import (
     RUN_STATE_OF_EVENT,
     ColumnLineage,
     ColumnLineageInputField,
+    DataQuality,
     Dataset,
     DatasetField,
     DatasetVersion,
@@ -232,8 +233,31 @@ def dataset_version_view(
     )
 
 
-def dataset_view(item: Mapping[str, Any], column_edges: Iterable[Mapping[str, Any]] | None = None) -> Dataset:
+def quality_view(quality: Mapping[str, Any] | None) -> tuple[dict[str, Any], DataQuality | None]:
+    """A data-quality item as Marquez's dataset ``facets`` (verbatim) and our ``dataQuality`` summary."""
+    if not quality:
+        return {}, None
+    raw = quality.get("facets")
+    found: dict[str, Any] = dict(raw) if isinstance(raw, Mapping) else {}
+    assertions = found.get("dataQualityAssertions")
+    metrics = found.get("dataQualityMetrics")
+    summary = DataQuality(
+        run_id=str(quality["runId"]) if quality.get("runId") else None,
+        reported_at=time_of(quality.get("reportedAt")) if quality.get("reportedAt") else None,
+        assertions=[dict(a) for a in assertions.get("assertions", [])] if isinstance(assertions, Mapping) else [],
+        metrics=dict(metrics) if isinstance(metrics, Mapping) else None,
+    )
+    return found, summary
+
+
+def dataset_view(
+    item: Mapping[str, Any],
+    column_edges: Iterable[Mapping[str, Any]] | None = None,
+    quality: Mapping[str, Any] | None = None,
+) -> Dataset:
+    """A dataset from its item; ``quality``: its data-quality item when the caller read it."""
     namespace, name = str(item["namespace"]), str(item["name"])
+    quality_facets, data_quality = quality_view(quality)
     fields = _fields(fields_of(item))
     column_lineage = None
     if column_edges is not None:
@@ -265,8 +289,10 @@ def dataset_view(item: Mapping[str, Any], column_edges: Iterable[Mapping[str, An
         description=item.get("definedDescription") or None,
         current_version=version_of(namespace, name, [f.model_dump() for f in fields]),
         column_lineage=column_lineage,
+        facets=quality_facets,
         partial=bool(item.get("partial", False)),
         defined_by=_defined_by(item.get("definedBy")),
+        data_quality=data_quality,
     )
 
 

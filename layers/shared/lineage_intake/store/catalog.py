@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from lineage_intake import keys
 from lineage_intake.store.dynamo import dynamo_errors, from_dynamodb, paginate, query_prefix
 from lineage_intake.store.lineage_items import DATASET_SK, JOB_SK, NAMESPACE_SK, NAMESPACES, TAGS
+from lineage_intake.store.lineage_quality import QUALITY_ATTRIBUTES, QUALITY_SK
 from lineage_intake.store.lineage_reads import LineageReader
 
 #: What the read API shows of a job or dataset item (BatchGetItem always projects: never the digests).
@@ -25,6 +27,10 @@ DATASET_ATTRIBUTES = (
     "type", "namespace", "name", "createdAt", "mergedAt", "partial", "fields", "symlinks", "definedFields",
     "definedDescription", "definedAt", "registeredAt",
 )  # fmt: skip
+
+
+#: Queries in flight at once for a listing's latest runs (``latest_runs``).
+LATEST_RUN_READERS = 8
 
 
 @dataclass
@@ -86,6 +92,22 @@ class CatalogStore(LineageReader):
                 total += int(page.get("Count", 0))
         return total
 
+    def latest_runs(
+        self, jobs: Iterable[tuple[str, str]], count: int = 1
+    ) -> dict[tuple[str, str], list[dict[str, Any]]]:
+        """Each job's latest ``count`` runs (gsi1 newest first, ``Limit count``): one Query per job, run side by
+        side (DynamoDB has no batched Query), so a listing page of 100 jobs waits for about one round trip."""
+        wanted = list(dict.fromkeys(jobs))
+
+        def latest(job: tuple[str, str]) -> list[dict[str, Any]]:
+            return self.list_runs(*job, limit=count)
+
+        if not wanted:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(LATEST_RUN_READERS, len(wanted))) as pool:
+            found = list(pool.map(latest, wanted))
+        return {job: runs for job, runs in zip(wanted, found, strict=True) if runs}
+
     def search(self, namespace: str, kind: str, text: str, limit: int) -> list[dict[str, Any]]:
         """A namespace's jobs or datasets whose name contains ``text``, case-insensitively: the listing's keys
         (the name is in the sort key) filtered here, then the matches' items (docs/read-api.md "Search")."""
@@ -123,6 +145,19 @@ class CatalogStore(LineageReader):
         """Dataset items by (namespace, name): one BatchGetItem per 100."""
         wanted = {(keys.dataset_key(ns, name), DATASET_SK): (ns, name) for ns, name in refs}
         found = self._batch_get(list(wanted), DATASET_ATTRIBUTES, consistent=False)
+        return {wanted[k]: item for k, item in found.items()}
+
+    def dataset_with_quality(self, namespace: str, name: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """A dataset item and its latest data-quality item (``store.lineage_quality``): one BatchGetItem."""
+        pk = keys.dataset_key(namespace, name)
+        wanted = [(pk, DATASET_SK), (pk, QUALITY_SK)]
+        found = self._batch_get(wanted, (*DATASET_ATTRIBUTES, *QUALITY_ATTRIBUTES), consistent=False)
+        return found.get(wanted[0]), found.get(wanted[1])
+
+    def qualities(self, refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Data-quality items by (namespace, name), for a listing page: one BatchGetItem per 100."""
+        wanted = {(keys.dataset_key(ns, name), QUALITY_SK): (ns, name) for ns, name in refs}
+        found = self._batch_get(list(wanted), QUALITY_ATTRIBUTES, consistent=False)
         return {wanted[k]: item for k, item in found.items()}
 
     def dataset_edges(self, namespace: str, name: str) -> list[dict[str, Any]]:

@@ -49,6 +49,7 @@ from lineage_intake.store.lineage_items import (
     tag_item,
     version_order,
 )
+from lineage_intake.store.lineage_quality import write_quality
 from lineage_intake.store.lineage_static import LineageWrites, Superseded, TakenOver, WriteResult
 
 
@@ -119,6 +120,9 @@ class LineageStore(LineageWrites):
         ):
             result.unchanged += 1
         elif run.status != "pending":
+            if run.data_quality:  # before the run item: a retry that finds the run unchanged would skip it
+                written, skipped = write_quality(self.dynamodb, self.table, run)
+                result.written, result.skipped_newer = result.written + written, result.skipped_newer + skipped
             try:
                 self._put_versioned(item, "contentHash")
             except DuplicateItem:
