@@ -29,7 +29,9 @@ lines and a ``ready`` line. Logs are Powertools JSON lines on stdout, as in Clou
 stops everything within 5 s and removes the env file.
 
 Two process-wide tweaks keep the one process that hosts moto, the front and the pollers responsive: moto's
-per-request listing of its own package is cached, and the GIL switch interval is 1 ms instead of 5 ms.
+per-request listing of its own package is cached, and the GIL switch interval is 1 ms instead of 5 ms. One
+correctness tweak: moto's DynamoDB backend runs under one lock (``moto_lock``), because its transactions are
+not safe under concurrency.
 
 ``LocalStack`` is the same thing as a class (``start()``/``stop()``, or ``with LocalStack(port=0) as s:``).
 """
@@ -58,7 +60,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from lineage_intake_tools.local import logfiles
+from lineage_intake_tools.local import logfiles, moto_lock
 from lineage_intake_tools.local.front import AuthorizerConfig, FunctionError, Gateway, HttpFront, Route
 from lineage_intake_tools.local.poller import StreamPoller, StreamSourceConfig
 from lineage_intake_tools.local.queue_poller import QueuePoller
@@ -560,6 +562,7 @@ class LocalStack:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines from the stand-in
         _cache_moto_module_list()
+        moto_lock.serialise_dynamodb()  # moto's transactions are not safe under concurrency
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()
