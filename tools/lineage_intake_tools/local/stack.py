@@ -19,7 +19,9 @@ What runs, all bound to 127.0.0.1:
 - **The HTTP API** on ``--port`` (``lineage_intake_tools.local.front``): routes, the Lambda authorizer with the
   template's cache TTL, payload 2.0 events.
 - **The stream poller** (``lineage_intake_tools.local.poller``): the Events table stream to the merge function,
-  with the template's filter, batch size, batching window, partial-failure, bisect, retry and DLQ settings.
+  with the template's filter, batch size, batching window, parallelization factor (distinct runs merged
+  concurrently, up to ``--concurrency``; one run's records in order), partial-failure, bisect, retry and DLQ
+  settings.
 
 On start it creates the connection ``default``, a write token for it and a read+write token, writes
 ``.local/openlineage.env`` (one ``KEY=VALUE`` per line: ``OPENLINEAGE_URL``, ``OPENLINEAGE_API_KEY``,
@@ -686,6 +688,7 @@ class LocalStack:
                 sqs=self.client("sqs"),
                 log=self.log,
                 forget_iterator=self._forget_iterator,
+                max_concurrency=function.concurrency,
             )
             poller.start()
             self.pollers.append(poller)
