@@ -209,3 +209,17 @@ def test_a_poison_run_is_bisected_retried_and_sent_to_the_dlq_without_holding_ba
     assert len(aws.sent) == 2
     assert poller.stats.function_errors == 1 + 2 * (1 + 2)  # the batch of 2, then each half 1 + 2 retries
     assert poller.pending == 0
+
+
+def test_when_lanes_outnumber_the_concurrency_the_lane_waiting_longest_goes_first() -> None:
+    # Given 10 lanes, one invocation at a time, and lane A's record read before lane B's
+    first, second = keys_in_distinct_lanes(2, 10)
+    if lane_of(partition_key(record(first, 1), "pk"), 10) < lane_of(partition_key(record(second, 1), "pk"), 10):
+        first, second = second, first  # the earlier record is in the higher lane: index order would be wrong
+    aws = FakeAws([first, second])
+    function = Function(seconds=0.0)
+    poller = make_poller(aws, function, factor=10, max_concurrency=1)
+    # When the poller drains the shard
+    drain(poller)
+    # Then the record that waited longest was merged first, whatever its lane's index
+    assert [key for key, _ in function.delivered] == [first, second]

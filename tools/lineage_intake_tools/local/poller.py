@@ -494,11 +494,6 @@ class StreamPoller:
                 self._idle.set()
         return invocations
 
-    @property
-    def in_flight(self) -> int:
-        """Invocations running now."""
-        return self._running
-
     def _lanes(self) -> list[Lane]:
         return [lane for shard in list(self._shards.values()) for lane in shard.lanes]
 
@@ -508,14 +503,17 @@ class StreamPoller:
         return max(1, min(self.config.parallelization_factor * shards, self.max_concurrency))
 
     def _dispatch(self) -> int:
-        """Start an invocation for every idle lane whose batch is ready, within the concurrency limit."""
+        """Start an invocation for every idle lane whose batch is ready, within the concurrency limit; the lanes
+        whose oldest record waits longest first, so that no lane starves when there are more lanes than slots."""
         started = 0
         with self._lock:
-            for lane in self._lanes():
+            ready = [lane for lane in self._lanes() if not lane.busy and self._ready(lane)]
+            oldest_first = sorted(
+                ready, key=lambda lane: (lane.buffer[0].arrived_at, int(lane.buffer[0].sequence_number))
+            )
+            for lane in oldest_first:
                 if self._running >= self._limit() or self._stop.is_set():
                     break
-                if lane.busy or not self._ready(lane):
-                    continue
                 lane.busy = True
                 self._running += 1
                 started += 1
