@@ -15,8 +15,11 @@ It also replaces that whole-table copy, which made every transaction cost as muc
 merge of a run at ingest's limits, 220 transactions into a growing table, took over 10 minutes and 6 GB on moto),
 with ``linear_transact_write_items``: every condition is checked first against the items as they are (as
 DynamoDB does: all or nothing), then the writes are applied, and only the items the transaction touches are kept
-to restore if a write fails. Under the lock, that is the same all-or-nothing outcome. See docs/merge.md
-"Throughput".
+to restore if a write fails. Under the lock, that is the same all-or-nothing outcome.
+
+And a ``Query`` of a table's own key (not an index) reads that one partition (``partition_query``): moto's
+listed and sorted every item of the table for each one, so every merge (two such Queries) got slower as the
+tables filled, and the local stack fell further behind the longer a load lasted. See docs/merge.md "Throughput".
 """
 
 from __future__ import annotations
@@ -129,6 +132,27 @@ def linear_transact_write_items(self: Any, transact_items: list[dict[str, Any]])
         raise
 
 
+def partition_query(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``Table.query`` reading only ``hash_key``'s partition when no index is named (same results: moto
+    filters ``all_items()`` by hash key there; here ``all_items`` is that partition, sorted the same way)."""
+
+    @functools.wraps(original)
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        if index_name or hash_key is None or self.range_key_attr is None:
+            return original(self, hash_key, *args, **kwargs)
+        partition = self.items.get(hash_key) or {}
+        items = sorted(partition.values(), key=lambda item: item.range_key)
+        self.all_items = lambda: items  # an instance attribute, for this call only (the caller holds LOCK)
+        try:
+            return original(self, hash_key, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    setattr(query, _MARK, original)
+    return query
+
+
 def _restore(table: Any, key: dict[str, Any], item: Any) -> None:
     """Put an item back as it was (``None``: absent), without a stream record, as a cancelled write leaves it."""
     from moto.dynamodb.models.dynamo_type import DynamoType
@@ -163,10 +187,19 @@ def serialise_dynamodb() -> None:
             wrapper = _locked(replacement)
             setattr(wrapper, _MARK, method)  # the original, for unserialise_dynamodb
             setattr(cls, name, wrapper)
+    from moto.dynamodb.models.table import Table
+
+    if not hasattr(vars(Table)["query"], _MARK):
+        Table.query = partition_query(vars(Table)["query"])  # type: ignore[method-assign]
 
 
 def unserialise_dynamodb() -> None:
     """Remove the lock again (tests compare moto with and without it in one process)."""
+    from moto.dynamodb.models.table import Table
+
+    original_query = getattr(vars(Table)["query"], _MARK, None)
+    if original_query is not None:
+        Table.query = original_query  # type: ignore[method-assign]
     for cls in _targets():
         for name in _public_methods(cls):
             original = getattr(vars(cls)[name], _MARK, None)
