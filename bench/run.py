@@ -14,7 +14,9 @@ SUITES = [
     ("ingest", "ingest_bench"),
     ("merge", "merge_bench"),
     ("merge cost (DynamoDB units, metered)", "merge_cost_bench"),
+    ("merge at ingest's limits (time, memory, against the timeout)", "merge_limits_bench"),
     ("end to end (local stack)", "e2e_bench"),
+    ("merge lag under load (local stack, 100 events/s, 8 producers)", "load_bench"),
     ("read API (1,000 jobs, 2,000 datasets)", "read_bench"),
 ]
 

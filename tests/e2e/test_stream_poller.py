@@ -51,9 +51,10 @@ def srv(server_stack: ServerStack) -> ServerStack:
 
 @pytest.fixture
 def config(server_stack: ServerStack) -> StreamSourceConfig:
-    # The template's mapping, without the batching window so that one poll_once() delivers what it read.
+    # The template's mapping, without the batching window so that one poll_once() delivers what it read, and with
+    # one lane, so that these tests see one Lambda batcher's order across keys (lanes: tests/unit/test_poller_lanes.py).
     source = StreamSourceConfig.from_stack(server_stack.template, "MergeFunction", server_stack.endpoint)
-    return dataclasses.replace(source, batching_window_seconds=0.0)
+    return dataclasses.replace(source, batching_window_seconds=0.0, parallelization_factor=1)
 
 
 def make_poller(srv: ServerStack, config: StreamSourceConfig, function: Function, **options: Any) -> StreamPoller:
@@ -107,6 +108,7 @@ def test_the_mapping_settings_are_read_from_the_template(server_stack: ServerSta
     assert config.batching_window_seconds == 1.0
     assert config.starting_position == "TRIM_HORIZON"
     assert config.max_record_age_seconds == 86400
+    assert config.parallelization_factor == 10
     assert config.on_failure_queue_url == f"{server_stack.endpoint}/123456789012/test-MergeDeadLetterQueue"
     assert config.filters == (
         {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"kind": {"S": ["RUN", "DATASET", "JOB"]}}}},
@@ -166,6 +168,7 @@ def test_a_batch_holds_at_most_the_templates_batch_size(srv: ServerStack, config
 
 def test_the_batching_window_waits_for_more_records(srv: ServerStack) -> None:
     config = StreamSourceConfig.from_stack(srv.template, "MergeFunction", srv.endpoint)  # window: 1 s
+    config = dataclasses.replace(config, parallelization_factor=1)
     function = Function()
     now = [1000.0]
     poller = make_poller(srv, config, function, clock=lambda: now[0])

@@ -13,10 +13,14 @@ settings of the template's ``DynamoDB`` event (``stack.stream_source()``):
   implemented is Lambda's event filtering: nested objects, lists of exact values (strings, numbers, null),
   ``prefix``, ``suffix``, ``equals-ignore-case``, ``anything-but``, ``numeric`` and ``exists``. Any other
   operator is refused when the poller is created, so a template change cannot be silently ignored.
-- **Batching**: up to ``BatchSize`` records and at most 6 MB of event per invocation; with
+- **Concurrency** (``ParallelizationFactor``): each shard has that many *lanes*, as Lambda has that many
+  concurrent batchers per shard. A record goes to the lane of its partition key (a hash of the table's hash
+  key: one run's events share it), so the records of one key stay in sequence-number order and are never in
+  two invocations at once, while distinct keys are invoked concurrently: at most one invocation per lane, and
+  at most ``factor x shards`` bounded by the function's local concurrency (``max_concurrency``) in all.
+- **Batching**, per lane: up to ``BatchSize`` records and at most 6 MB of event per invocation; with
   ``MaximumBatchingWindowInSeconds`` the poller waits for a full batch until the window (which starts when the
-  previous invocation ended, or when the first record arrived) has passed. One invocation at a time per shard,
-  in sequence-number order.
+  lane's previous invocation ended, or when its first record arrived) has passed.
 - **Failures**, per Lambda's rules: with ``ReportBatchItemFailures`` an answer ``{"batchItemFailures":
   [{"itemIdentifier": <SequenceNumber>}]}`` checkpoints just before the lowest reported sequence number and
   retries from there; an empty or null list is a success; a malformed list (missing, empty or unknown
@@ -25,6 +29,7 @@ settings of the template's ``DynamoDB`` event (``stack.stream_source()``):
   that cannot be split further (or of the records left after a partial failure). A batch whose retries are
   exhausted, or whose records are older than ``MaximumRecordAgeInSeconds``, is skipped and its metadata is
   sent to the ``OnFailure`` destination (an SQS message shaped like Lambda's, with ``DDBStreamBatchInfo``).
+  All of this is per lane: a failing batch holds back only the keys of its own lane, as on AWS.
 """
 
 from __future__ import annotations
@@ -34,8 +39,10 @@ import json
 import threading
 import time
 import uuid
+import zlib
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -65,6 +72,7 @@ class StreamSourceConfig:
     on_failure_queue_url: str | None = None
     starting_position: str = "TRIM_HORIZON"
     max_record_age_seconds: int = -1
+    parallelization_factor: int = 1
 
     @classmethod
     def from_stack(cls, stack: Any, function_logical_id: str, endpoint: str) -> StreamSourceConfig:
@@ -88,6 +96,7 @@ class StreamSourceConfig:
             on_failure_queue_url=stack.queue_url(queue, endpoint) if queue else None,
             starting_position=str(props.get("StartingPosition", "TRIM_HORIZON")),
             max_record_age_seconds=int(props.get("MaximumRecordAgeInSeconds", -1)),
+            parallelization_factor=int(props.get("ParallelizationFactor", 1)),
         )
         config.validate()
         return config
@@ -95,6 +104,8 @@ class StreamSourceConfig:
     def validate(self) -> None:
         if not 1 <= self.batch_size <= 10_000:
             raise ValueError(f"BatchSize {self.batch_size} is outside 1..10000")
+        if not 1 <= self.parallelization_factor <= 10:
+            raise ValueError(f"ParallelizationFactor {self.parallelization_factor} is outside 1..10")
         if self.starting_position not in ("TRIM_HORIZON", "LATEST"):
             raise ValueError(f"StartingPosition {self.starting_position!r} is not supported for DynamoDB streams")
         for pattern in self.filters:
@@ -262,15 +273,36 @@ class PendingRecord:
         return float(value) if value is not None else None
 
 
+def partition_key(record: Mapping[str, Any], hash_key: str) -> str:
+    """The partition key of a Lambda stream record (its ``Keys``' hash key attribute), as text."""
+    value = record["dynamodb"].get("Keys", {}).get(hash_key)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def lane_of(key: str, lanes: int) -> int:
+    """The lane of a partition key: a stable hash, so a key always goes to the same lane."""
+    return zlib.crc32(key.encode("utf-8")) % lanes
+
+
 @dataclass
-class ShardState:
+class Lane:
+    """One of a shard's ``ParallelizationFactor`` batchers: the records whose key hashes to it, in order."""
+
     shard_id: str
-    iterator: str | None
+    index: int = 0
     buffer: deque[PendingRecord] = field(default_factory=deque)
     #: Sizes of the batches still owed to a failed batch (bisected halves, or the records left to retry).
     segments: deque[int] = field(default_factory=deque)
     window_start: float = 0.0
     retry_at: float = 0.0
+    busy: bool = False  # an invocation of this lane is in flight
+
+
+@dataclass
+class ShardState:
+    shard_id: str
+    iterator: str | None
+    lanes: list[Lane] = field(default_factory=list)
     closed: bool = False
 
 
@@ -312,7 +344,8 @@ def failed_sequence_numbers(result: Any, batch: Sequence[PendingRecord]) -> list
 
 # ---------------------------------------------------------------------------- the poller
 class StreamPoller:
-    """Polls one table's stream and invokes one function, in a background thread (``start``/``stop``)."""
+    """Polls one table's stream and invokes one function, in a background thread (``start``/``stop``), with at
+    most ``max_concurrency`` invocations in flight (the function's local concurrency)."""
 
     def __init__(
         self,
@@ -325,6 +358,7 @@ class StreamPoller:
         forget_iterator: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         retry_delay: float = ACTIVE_POLL_SECONDS,
+        max_concurrency: int = 1,
     ) -> None:
         config.validate()
         self.config = config
@@ -338,10 +372,19 @@ class StreamPoller:
         self.retry_delay = retry_delay
         self.stats = PollerStats()
         self.stream_arn = ""
+        self.hash_key = "pk"
+        self.max_concurrency = max(1, max_concurrency)
         self._shards: dict[str, ShardState] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._idle = threading.Event()
+        # Lanes, buffers and stats are shared by the polling thread and the invocations: one lock guards them
+        # (never held during an invocation). ``_changed`` wakes whoever waits for an invocation to end.
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._running = 0
+        self._wake = threading.Event()
+        self._executor = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="invoke")
 
     # -------------------------------------------------------------- lifecycle
     def attach(self) -> None:
@@ -351,6 +394,7 @@ class StreamPoller:
         if not arn:
             raise RuntimeError(f"table {self.config.table} has no stream; the template declares one")
         self.stream_arn = arn
+        self.hash_key = next(k["AttributeName"] for k in description["KeySchema"] if k["KeyType"] == "HASH")
         self._refresh_shards()
 
     def start(self) -> None:
@@ -362,12 +406,15 @@ class StreamPoller:
     def request_stop(self) -> None:
         """Ask the polling thread to stop after its current call, without waiting (``stop`` waits)."""
         self._stop.set()
+        self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        # An invocation in flight is not waited for: the stack closes the function's workers, which ends it.
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every record read so far has been handled and the last read found nothing new."""
@@ -388,7 +435,8 @@ class StreamPoller:
             iterator = self.streams.get_shard_iterator(
                 StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=kind
             )["ShardIterator"]
-            self._shards[shard_id] = ShardState(shard_id=shard_id, iterator=iterator)
+            lanes = [Lane(shard_id=shard_id, index=i) for i in range(self.config.parallelization_factor)]
+            self._shards[shard_id] = ShardState(shard_id=shard_id, iterator=iterator, lanes=lanes)
 
     def _read(self, shard: ShardState) -> int:
         if shard.closed or shard.iterator is None:
@@ -403,86 +451,142 @@ class StreamPoller:
         now, wall = self.clock(), datetime.now(UTC)
         for raw in answer.get("Records", []):
             record = lambda_record(raw, self.stream_arn)
-            self.stats.read += 1
-            if not matches_any(record, self.config.filters):
-                self.stats.filtered_out += 1
-                continue
-            if not shard.buffer and not shard.segments:
-                shard.window_start = max(shard.window_start, now)
+            keep = matches_any(record, self.config.filters)
             size = len(json.dumps(record, separators=(",", ":")))
-            shard.buffer.append(PendingRecord(record=record, arrived_at=now, arrived_wall=wall, size=size))
+            lane = shard.lanes[lane_of(partition_key(record, self.hash_key), len(shard.lanes))]
+            with self._lock:
+                self.stats.read += 1
+                if not keep:
+                    self.stats.filtered_out += 1
+                    continue
+                if not lane.buffer and not lane.segments:
+                    lane.window_start = max(lane.window_start, now)
+                lane.buffer.append(PendingRecord(record=record, arrived_at=now, arrived_wall=wall, size=size))
         return len(answer.get("Records", []))
 
     # -------------------------------------------------------------- the loop
     def poll_once(self) -> int:
-        """One pass: read every shard once, then invoke the function for every batch that is ready.
+        """One pass: read every shard once, then invoke the function for every batch that is ready, and wait
+        for those invocations (and the batches that become ready as they end: retries, the rest of a lane).
 
-        Returns the number of invocations. The background thread calls it in a loop; tests may call it
-        directly (without ``start()``'s thread, after ``attach()``) to step the poller deterministically.
+        Returns the number of invocations. Tests call it directly (without ``start()``'s thread, after
+        ``attach()``) to step the poller deterministically; the background thread does not wait.
         """
+        return self._pass(wait=True)
+
+    def _pass(self, wait: bool) -> int:
+        read = sum(self._read(shard) for shard in list(self._shards.values()))
         invocations = 0
-        read = 0
-        for shard in list(self._shards.values()):
-            read += self._read(shard)
-            while not self._stop.is_set() and self._ready(shard):
-                self._process(shard)
-                invocations += 1
+        while not self._stop.is_set():
+            started = self._dispatch()
+            invocations += started
+            if not wait:
+                break
+            with self._changed:
+                if not started and not self._running:
+                    break
+                if self._running:
+                    self._changed.wait(ACTIVE_POLL_SECONDS)
         if any(s.closed for s in self._shards.values()):
             self._refresh_shards()
-        if read == 0 and invocations == 0 and not self.pending:
-            self._idle.set()
+        with self._lock:
+            if read == 0 and invocations == 0 and not self._running and not self._pending():
+                self._idle.set()
         return invocations
+
+    def _lanes(self) -> list[Lane]:
+        return [lane for shard in list(self._shards.values()) for lane in shard.lanes]
+
+    def _limit(self) -> int:
+        """Concurrent invocations allowed: factor x shards (open ones), bounded by the function's concurrency."""
+        shards = sum(1 for s in self._shards.values() if s.lanes)
+        return max(1, min(self.config.parallelization_factor * shards, self.max_concurrency))
+
+    def _dispatch(self) -> int:
+        """Start an invocation for every idle lane whose batch is ready, within the concurrency limit; the lanes
+        whose oldest record waits longest first, so that no lane starves when there are more lanes than slots."""
+        started = 0
+        with self._lock:
+            ready = [lane for lane in self._lanes() if not lane.busy and self._ready(lane)]
+            oldest_first = sorted(
+                ready, key=lambda lane: (lane.buffer[0].arrived_at, int(lane.buffer[0].sequence_number))
+            )
+            for lane in oldest_first:
+                if self._running >= self._limit() or self._stop.is_set():
+                    break
+                lane.busy = True
+                self._running += 1
+                started += 1
+                self._executor.submit(self._invoke_lane, lane)
+        return started
+
+    def _invoke_lane(self, lane: Lane) -> None:
+        try:
+            self._process(lane)
+        except Exception as exc:  # a bug in the poller itself: the lane's records stay and are retried
+            self.log("ERROR", "stream poller failed", {"error": repr(exc), "table": self.config.table})
+        finally:
+            with self._changed:
+                lane.busy = False
+                self._running -= 1
+                self._changed.notify_all()
+            self._wake.set()
 
     @property
     def pending(self) -> int:
         """Records read and not yet handled (delivered, dropped or sent to the DLQ)."""
-        return sum(len(s.buffer) for s in self._shards.values())
+        with self._lock:
+            return self._pending()
+
+    def _pending(self) -> int:
+        return sum(len(lane.buffer) for lane in self._lanes())
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()
             try:
-                invocations = self.poll_once()
+                self._pass(wait=False)
             except Exception as exc:  # the endpoint went away, or a bug: log, back off, go on
                 if self._stop.is_set():
                     break
                 self.log("ERROR", "stream poller failed", {"error": repr(exc), "table": self.config.table})
                 self._stop.wait(1.0)
                 continue
-            if invocations:
-                continue
-            self._stop.wait(self._pause())
+            # Sleep until the next poll, a due batch, or the end of an invocation (its lane may have more).
+            self._wake.wait(self._pause())
 
     def _pause(self) -> float:
         """How long to sleep: until the next poll, or sooner when a batching window or a retry is due."""
-        if not self.pending:
-            return IDLE_POLL_SECONDS
-        now = self.clock()
-        due = [now + ACTIVE_POLL_SECONDS]
-        for shard in self._shards.values():
-            if shard.buffer:
-                due.append(
-                    shard.retry_at if shard.segments else shard.window_start + self.config.batching_window_seconds
-                )
-        return max(0.0, min(due) - now)
+        with self._lock:
+            if not self._pending():
+                return IDLE_POLL_SECONDS
+            now = self.clock()
+            due = [now + ACTIVE_POLL_SECONDS]
+            for lane in self._lanes():
+                if lane.buffer and not lane.busy:
+                    due.append(
+                        lane.retry_at if lane.segments else lane.window_start + self.config.batching_window_seconds
+                    )
+            return max(0.0, min(due) - now)
 
-    def _ready(self, shard: ShardState) -> bool:
-        if not shard.buffer:
+    def _ready(self, lane: Lane) -> bool:
+        if not lane.buffer:
             return False
         now = self.clock()
-        if shard.segments:
-            return now >= shard.retry_at
-        if len(shard.buffer) >= self.config.batch_size:
+        if lane.segments:
+            return now >= lane.retry_at
+        if len(lane.buffer) >= self.config.batch_size:
             return True
-        if sum(r.size for r in shard.buffer) >= MAX_INVOKE_PAYLOAD_BYTES:
+        if sum(r.size for r in lane.buffer) >= MAX_INVOKE_PAYLOAD_BYTES:
             return True
-        return now - shard.window_start >= self.config.batching_window_seconds
+        return now - lane.window_start >= self.config.batching_window_seconds
 
-    def _take(self, shard: ShardState) -> list[PendingRecord]:
-        if shard.segments:
-            return [shard.buffer[i] for i in range(min(shard.segments[0], len(shard.buffer)))]
+    def _take(self, lane: Lane) -> list[PendingRecord]:
+        if lane.segments:
+            return [lane.buffer[i] for i in range(min(lane.segments[0], len(lane.buffer)))]
         batch: list[PendingRecord] = []
         payload = 0
-        for record in shard.buffer:
+        for record in lane.buffer:
             if len(batch) >= self.config.batch_size:
                 break
             if batch and payload + record.size > MAX_INVOKE_PAYLOAD_BYTES:
@@ -491,15 +595,17 @@ class StreamPoller:
             payload += record.size
         return batch
 
-    def _process(self, shard: ShardState) -> None:
-        if self._expire_old_records(shard):
-            return
-        batch = self._take(shard)
-        from_segment = bool(shard.segments)
+    def _process(self, lane: Lane) -> None:
+        """One invocation of a lane's next batch (the lane is busy: nothing else takes from it meanwhile)."""
+        with self._lock:
+            if self._expire_old_records(lane):
+                return
+            batch = self._take(lane)
+            from_segment = bool(lane.segments)
+            self.stats.invocations += 1
+            for record in batch:
+                record.invocations += 1
         event = {"Records": [r.record for r in batch]}
-        self.stats.invocations += 1
-        for record in batch:
-            record.invocations += 1
         error: str | None = None
         failed: list[str] = []
         try:
@@ -510,30 +616,29 @@ class StreamPoller:
             error = str(exc)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-        shard.window_start = self.clock()
-        if error is None and not failed:
-            self._done(shard, len(batch), from_segment)
-            return
-        if error is None:
-            self._partial_failure(shard, batch, failed, from_segment)
-        else:
-            self._function_error(shard, batch, error, from_segment)
-        shard.retry_at = self.clock() + self.retry_delay
+        with self._lock:
+            lane.window_start = self.clock()
+            if error is None and not failed:
+                self._done(lane, len(batch), from_segment)
+                return
+            if error is None:
+                self._partial_failure(lane, batch, failed, from_segment)
+            else:
+                self._function_error(lane, batch, error, from_segment)
+            lane.retry_at = self.clock() + self.retry_delay
 
-    def _done(self, shard: ShardState, count: int, from_segment: bool) -> None:
+    def _done(self, lane: Lane, count: int, from_segment: bool) -> None:
         for _ in range(count):
-            shard.buffer.popleft()
+            lane.buffer.popleft()
         self.stats.delivered += count
         if from_segment:
-            shard.segments.popleft()
+            lane.segments.popleft()
 
-    def _partial_failure(
-        self, shard: ShardState, batch: list[PendingRecord], failed: list[str], from_segment: bool
-    ) -> None:
+    def _partial_failure(self, lane: Lane, batch: list[PendingRecord], failed: list[str], from_segment: bool) -> None:
         self.stats.partial_failures += 1
         lowest = min(failed, key=int)
         index = next(i for i, r in enumerate(batch) if r.sequence_number == lowest)
-        self._done(shard, index, from_segment=False)
+        self._done(lane, index, from_segment=False)
         remaining = batch[index:]
         for record in remaining:
             record.failures += 1
@@ -543,13 +648,13 @@ class StreamPoller:
             {"function": self.config.function_logical_id, "checkpoint": lowest, "retrying": len(remaining)},
         )
         if from_segment:
-            shard.segments.popleft()
+            lane.segments.popleft()
         if self._exhausted(remaining):
-            self._discard(shard, remaining, "RetryAttemptsExhausted", function_error=None)
+            self._discard(lane, remaining, "RetryAttemptsExhausted", function_error=None)
             return
-        shard.segments.appendleft(len(remaining))
+        lane.segments.appendleft(len(remaining))
 
-    def _function_error(self, shard: ShardState, batch: list[PendingRecord], error: str, from_segment: bool) -> None:
+    def _function_error(self, lane: Lane, batch: list[PendingRecord], error: str, from_segment: bool) -> None:
         self.stats.function_errors += 1
         self.log(
             "ERROR",
@@ -557,50 +662,50 @@ class StreamPoller:
             {"function": self.config.function_logical_id, "records": len(batch), "error": error},
         )
         if from_segment:
-            shard.segments.popleft()
+            lane.segments.popleft()
         if self.config.bisect_on_error and len(batch) > 1:
             half = (len(batch) + 1) // 2
-            shard.segments.appendleft(len(batch) - half)
-            shard.segments.appendleft(half)
+            lane.segments.appendleft(len(batch) - half)
+            lane.segments.appendleft(half)
             return
         for record in batch:
             record.failures += 1
         if self._exhausted(batch):
-            self._discard(shard, batch, "RetryAttemptsExhausted", function_error="Unhandled")
+            self._discard(lane, batch, "RetryAttemptsExhausted", function_error="Unhandled")
             return
-        shard.segments.appendleft(len(batch))
+        lane.segments.appendleft(len(batch))
 
     def _exhausted(self, batch: Sequence[PendingRecord]) -> bool:
         limit = self.config.max_retries
         return limit >= 0 and max(r.failures for r in batch) > limit
 
-    def _expire_old_records(self, shard: ShardState) -> bool:
+    def _expire_old_records(self, lane: Lane) -> bool:
         limit = self.config.max_record_age_seconds
-        if limit < 0 or not shard.buffer:
+        if limit < 0 or not lane.buffer:
             return False
         now = time.time()
         expired: list[PendingRecord] = []
-        for record in shard.buffer:
+        for record in lane.buffer:
             created = record.created_epoch
             if created is None or now - created <= limit:
                 break
             expired.append(record)
         if not expired:
             return False
-        if shard.segments:  # the expired records leave whatever failed batch they belonged to
-            shard.segments.clear()
-        self._discard(shard, expired, "RecordAgeExceeded", function_error=None)
+        if lane.segments:  # the expired records leave whatever failed batch they belonged to
+            lane.segments.clear()
+        self._discard(lane, expired, "RecordAgeExceeded", function_error=None)
         return True
 
     def _discard(
-        self, shard: ShardState, records: Sequence[PendingRecord], condition: str, function_error: str | None
+        self, lane: Lane, records: Sequence[PendingRecord], condition: str, function_error: str | None
     ) -> None:
         """Skip ``records`` (the front of the buffer) and send their metadata to the OnFailure destination."""
         for _ in records:
-            shard.buffer.popleft()
+            lane.buffer.popleft()
         self.stats.sent_to_dlq += len(records)
         message = failure_message(
-            self.config, self.stream_arn, shard.shard_id, records, condition, function_error=function_error
+            self.config, self.stream_arn, lane.shard_id, records, condition, function_error=function_error
         )
         self.log(
             "ERROR",

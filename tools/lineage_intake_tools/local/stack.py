@@ -19,7 +19,9 @@ What runs, all bound to 127.0.0.1:
 - **The HTTP API** on ``--port`` (``lineage_intake_tools.local.front``): routes, the Lambda authorizer with the
   template's cache TTL, payload 2.0 events.
 - **The stream poller** (``lineage_intake_tools.local.poller``): the Events table stream to the merge function,
-  with the template's filter, batch size, batching window, partial-failure, bisect, retry and DLQ settings.
+  with the template's filter, batch size, batching window, parallelization factor (distinct runs merged
+  concurrently, up to ``--concurrency``; one run's records in order), partial-failure, bisect, retry and DLQ
+  settings.
 
 On start it creates the connection ``default``, a write token for it and a read+write token, writes
 ``.local/openlineage.env`` (one ``KEY=VALUE`` per line: ``OPENLINEAGE_URL``, ``OPENLINEAGE_API_KEY``,
@@ -29,7 +31,9 @@ lines and a ``ready`` line. Logs are Powertools JSON lines on stdout, as in Clou
 stops everything within 5 s and removes the env file.
 
 Two process-wide tweaks keep the one process that hosts moto, the front and the pollers responsive: moto's
-per-request listing of its own package is cached, and the GIL switch interval is 1 ms instead of 5 ms.
+per-request listing of its own package is cached, and the GIL switch interval is 1 ms instead of 5 ms. One
+correctness tweak: moto's DynamoDB backend runs under one lock (``moto_lock``), because its transactions are
+not safe under concurrency.
 
 ``LocalStack`` is the same thing as a class (``start()``/``stop()``, or ``with LocalStack(port=0) as s:``).
 """
@@ -58,7 +62,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from lineage_intake_tools.local import logfiles
+from lineage_intake_tools.local import logfiles, moto_lock
 from lineage_intake_tools.local.front import AuthorizerConfig, FunctionError, Gateway, HttpFront, Route
 from lineage_intake_tools.local.poller import StreamPoller, StreamSourceConfig
 from lineage_intake_tools.local.queue_poller import QueuePoller
@@ -560,6 +564,7 @@ class LocalStack:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines from the stand-in
         _cache_moto_module_list()
+        moto_lock.serialise_dynamodb()  # moto's transactions are not safe under concurrency
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()
@@ -683,6 +688,7 @@ class LocalStack:
                 sqs=self.client("sqs"),
                 log=self.log,
                 forget_iterator=self._forget_iterator,
+                max_concurrency=function.concurrency,
             )
             poller.start()
             self.pollers.append(poller)
