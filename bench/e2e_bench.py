@@ -241,7 +241,7 @@ def throughput(stack: Stack) -> list[str]:
 
 def latency(stack: Stack) -> list[str]:
     from lineage_intake import keys
-    from lineage_intake.store.lineage_items import RUN_SK
+    from lineage_intake.store.lineage_items import run_sk
 
     namespace = stack.env["OPENLINEAGE_NAMESPACE"]
     post = http_poster(stack)
@@ -261,7 +261,7 @@ def latency(stack: Stack) -> list[str]:
             if waiting:
                 request = {
                     table: {
-                        "Keys": [{"pk": {"S": k}, "sk": {"S": RUN_SK}} for k in waiting],
+                        "Keys": [{"pk": {"S": k}, "sk": {"S": run_sk(namespace, "bench-latency")}} for k in waiting],
                         "ConsistentRead": True,
                         "ProjectionExpression": "pk, #s",
                         "ExpressionAttributeNames": {"#s": "state"},
@@ -287,7 +287,7 @@ def latency(stack: Stack) -> list[str]:
             accepted = time.perf_counter()
             accept_latency.append(accepted - sent)
             with lock:
-                pending[keys.run_key(namespace, "bench-latency", complete["run"]["runId"])] = accepted
+                pending[keys.run_key(complete["run"]["runId"])] = accepted
             time.sleep(LATENCY_SPACING)
         deadline = time.monotonic() + MERGE_TIMEOUT
         while pending and time.monotonic() < deadline:
