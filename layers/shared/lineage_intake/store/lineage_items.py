@@ -93,8 +93,10 @@ def run_item(run: MergedRun, merged_at: str, *, time_index: bool) -> dict[str, A
         "mergedAt": merged_at,
     }
     if time_index:
+        # Keyed by the hour and the runId, not the time: a streaming run's key moves once an hour, not at every
+        # event (a moved key costs a delete and a put); readers sort by the projected lastEventTime.
         item["gsi3pk"] = f"T#{run.last_event_time[:13]}"
-        item["gsi3sk"] = f"{run.last_event_time}#{run.run_id}"
+        item["gsi3sk"] = run.run_id
     if run.status == "awaiting_start":
         item["gsi2pk"] = AWAITING_START
         item["gsi2sk"] = f"{run.end_time}#{run.run_id}"
