@@ -786,7 +786,7 @@ class LocalStack:
             self._switch_interval = None
         # Everything is told to stop first and waited for afterwards, so that the waits overlap: a queue
         # poller's long poll (1 s) and the workers' exits would otherwise add up past the 5 s budget.
-        pollers = [*self.pollers, *self.queue_pollers]
+        pollers: list[StreamPoller | QueuePoller] = [*self.pollers, *self.queue_pollers]
         self.pollers, self.queue_pollers = [], []
         for poller in pollers:
             poller.request_stop()
