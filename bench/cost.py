@@ -65,6 +65,13 @@ def load_template() -> dict[str, Any]:
     return load()
 
 
+def load_template_at(path: Path) -> dict[str, Any]:
+    """Another checkout's template.yaml (a baseline's), through the project's template reader."""
+    from lineage_intake_tools.local.template import load_template as load
+
+    return load(path)
+
+
 def memory_sizes(template: Mapping[str, Any] | None = None) -> dict[str, int]:
     """MemorySize of each function of the template, the Globals default where it sets none."""
     template = template if template is not None else load_template()
@@ -86,6 +93,21 @@ _PLATFORM_LINES = (
     "XRAY TraceId: 1-5e34a614-10bdd2f4e2bd33c0d7c9a2e6\tSegmentId: 1a7d3e2a5e4b5c6d\tSampled: true\n",
 )
 PLATFORM_LOG_BYTES_PER_INVOCATION = sum(len(line.encode()) for line in _PLATFORM_LINES)
+
+
+def platform_log_bytes_per_invocation(template: Mapping[str, Any] | None = None) -> int:
+    """Lambda's own log bytes per invocation under the template's LoggingConfig: none when every function logs
+    in JSON with SystemLogLevel WARN (Lambda then writes platform records only for failed invocations), else
+    the text START/END/REPORT lines. Function settings override the Globals', as SAM merges them."""
+    template = template if template is not None else load_template()
+    default = template.get("Globals", {}).get("Function", {}).get("LoggingConfig", {})
+    for res in template["Resources"].values():
+        if res["Type"] != "AWS::Serverless::Function":
+            continue
+        config = {**default, **res.get("Properties", {}).get("LoggingConfig", {})}
+        if config.get("LogFormat") != "JSON" or config.get("SystemLogLevel") != "WARN":
+            return PLATFORM_LOG_BYTES_PER_INVOCATION
+    return 0
 
 
 class LogBytes:

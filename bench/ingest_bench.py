@@ -32,7 +32,7 @@ sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT / "tools"), str(ROOT)]
 from lineage_intake.models import parse_event  # noqa: E402
 from lineage_intake.principal import Principal  # noqa: E402
 from lineage_intake.service.ingest import Outcome, build_item, canonical_json, describe, event_id_of  # noqa: E402
-from lineage_intake.store.dynamo import write_units  # noqa: E402
+from lineage_intake.store.dynamo import item_size, write_units  # noqa: E402
 from lineage_intake.store.events import BODY_ENCODING, encode_body  # noqa: E402
 
 from tests.helpers.corpus import INVALID_FIXTURES, concrete_corpus_events  # noqa: E402
@@ -110,6 +110,35 @@ def wru_figure() -> list[str]:
         f"  anchor: the same item with the raw JSON body: {mean_raw:.2f} WRU",
         f"  ratio: {mean_ours / mean_raw:.2f} of the anchor (target <= 1.2 WRU on average): "
         f"{'MET' if mean_ours <= 1.2 else 'MISSED'}",
+        *over_one_kb_figure(),
+    ]
+
+
+#: The attributes of an event item that the merge reads from the stream (service.merge.EventImage).
+MERGE_IMAGE = frozenset({"pk", "sk", "kind", "namespace", "job", "dataset", "runId", "eventType", "eventTime"})
+
+
+def over_one_kb_figure() -> list[str]:
+    """Why an item costs more than 1 WRU: its compressed body, or its other attributes (keys, names, times)."""
+    over = []
+    for body in fixture_bodies():
+        item, _plain = ingest_work(body)
+        size = item_size(item)
+        if size > 1024 and len(body) <= 20 * 1024:
+            stored = len(item["body"]) + len("body")
+            keys_only = item_size({"pk": item["pk"], "sk": item["sk"]}) + stored
+            merge_only = item_size({k: v for k, v in item.items() if k in MERGE_IMAGE}) + stored
+            over.append((size, stored, size - stored, keys_only, merge_only))
+    if not over:
+        return ["  items over 1 KB: none"]
+    bodies, others = [o[1] for o in over], [o[2] for o in over]
+    still = sum(1 for o in over if o[3] > 1024)
+    still_merge = sum(1 for o in over if o[4] > 1024)
+    return [
+        f"  items over 1 KB (2+ WRU): {len(over)}; their compressed bodies {min(bodies)}-{max(bodies)} bytes, "
+        f"other attributes {min(others)}-{max(others)} bytes; with no attribute but the keys {still} of them would "
+        f"still be over 1 KB, with only the attributes the merge's stream image reads {still_merge} (only a body "
+        f"under {1024 - max(others)} bytes makes every one 1 WRU as the item is)"
     ]
 
 

@@ -16,6 +16,7 @@ Run: ``python bench/merge_cost_bench.py`` (or ``make bench``). Needs git (for th
 
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 import os
@@ -23,13 +24,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from meter import item_size, read_units_for, write_units_for
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 #: The main commit before merge v2 (issue 9): "today's" merge.
 BASELINE = "ea018cb"
+#: The main commit before the cost round (log lines, gsi3 keys, ingest items): "before" in the cost lines.
+COST_BASELINE = "93edc1f"
+#: Assumed wall time of one DynamoDB request from Lambda in the same region (billed while the merge waits).
+DYNAMODB_ROUND_TRIP_MS = 6.0
+#: Events of the streaming run merged both on moto's and on the in-memory Events table (same units expected).
+CROSS_CHECK_EVENTS = 100
+#: Events of the streaming run that measures "before" streaming writes per event (per-event cost is flat).
+COST_STREAM = 200
 SEED = ROOT / "tests" / "fixtures" / "corpus" / "marquez" / "docker" / "metadata.json"
 FLINK = ROOT / "tests" / "fixtures" / "corpus" / "openlineage" / "templates" / "flink" / "flink1"
 DBT_TESTS = ROOT / "tests" / "fixtures" / "corpus" / "openlineage" / "templates" / "dbt" / "test" / "result.json"
@@ -83,6 +95,61 @@ def _flink(count: int, run_id: str) -> list[dict[str, Any]]:
     return events
 
 
+class MemoryEventsTable:
+    """The Events table in memory, behind the two calls ``EventsStore`` makes (conditional PutItem, paged Query),
+    for the long streaming runs: moto scans and sizes a whole partition at every Query, so a 10,000-event run
+    would take hours. Units follow the meter's rules (``meter.py``: item sizes, 1 KB writes, 4 KB read pages,
+    Limit and 1 MB per page); ``bench-events`` on moto gives the same figures (cross-checked in ``run``)."""
+
+    def __init__(self) -> None:
+        self.partitions: dict[str, dict[str, dict[str, Any]]] = {}
+        self.sorted_keys: dict[str, list[str]] = {}
+        self.wru = self.rru = self.requests = 0.0
+
+    def put_item(self, TableName: str, Item: dict[str, Any], ConditionExpression: str) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        assert ConditionExpression == "attribute_not_exists(pk)"
+        pk, sk = Item["pk"]["S"], Item["sk"]["S"]
+        partition = self.partitions.setdefault(pk, {})
+        self.requests += 1
+        if sk in partition:  # a failed condition is billed the existing item's size
+            self.wru += write_units_for(item_size(partition[sk]))
+            error = {"Error": {"Code": "ConditionalCheckFailedException", "Message": "The conditional request failed"}}
+            raise ClientError(error, "PutItem")
+        partition[sk] = Item
+        bisect.insort(self.sorted_keys.setdefault(pk, []), sk)
+        self.wru += write_units_for(item_size(Item))
+        return {}
+
+    def get(self, pk: str, sk: str) -> dict[str, Any]:
+        return self.partitions[pk][sk]
+
+    def get_paginator(self, operation: str) -> MemoryEventsTable:
+        assert operation == "query"
+        return self
+
+    def paginate(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Pages of ``pk = :pk [AND sk >= :since]``, as DynamoDB returns them (Limit, 1 MB), each billed."""
+        values = kwargs["ExpressionAttributeValues"]
+        pk, since = values[":pk"]["S"], values.get(":since", {}).get("S", "")
+        keys = self.sorted_keys.get(pk, [])
+        position, limit = bisect.bisect_left(keys, since), int(kwargs.get("Limit") or 1_000_000)
+        consistent = bool(kwargs.get("ConsistentRead"))
+        while True:
+            page, size = [], 0
+            while position < len(keys) and len(page) < limit and size < 1024 * 1024:
+                item = self.partitions[pk][keys[position]]
+                page.append(item)
+                size += item_size(item)
+                position += 1
+            self.requests += 1
+            self.rru += read_units_for(size, consistent)
+            yield {"Items": page}
+            if position >= len(keys) or not page:
+                return
+
+
 def _handler_module(name: str, path: Path, env: dict[str, str]) -> Any:
     """A function's app.py imported under its own name (each function has an ``app``), with its environment."""
     import importlib.util
@@ -95,7 +162,9 @@ def _handler_module(name: str, path: Path, env: dict[str, str]) -> Any:
     return module
 
 
-def worker(layer: Path, template: Path, stream_sizes: list[int], cost: bool = False) -> dict[str, Any]:
+def worker(
+    layer: Path, template: Path, stream_sizes: list[int], cost: bool = False, memory: bool = False
+) -> dict[str, Any]:
     """Merge the scenarios with the layer at ``layer`` and the tables of ``template``; units per scenario."""
     sys.path[:0] = [str(layer), str(HERE), str(ROOT / "tools")]
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
@@ -133,6 +202,22 @@ def worker(layer: Path, template: Path, stream_sizes: list[int], cost: bool = Fa
         ingest = IngestService(events, settings, lambda _o: None)
         lineage = LineageStore(ddb, "bench-lineage")
         meter = Meter().attach(ddb)
+        # CPU spent inside DynamoDB calls is moto's and the meter's, not the merge's: it is timed apart, and the
+        # merge's billed time is modelled from its own CPU plus a round trip per request (cost_lines).
+        in_calls = {"cpu": 0.0, "depth": 0}
+        make_call = ddb._make_api_call
+
+        def timed_call(operation: str, params: dict[str, Any]) -> Any:
+            # the meter's own reads run inside a metered call: only the outermost call is timed
+            began, in_calls["depth"] = time.process_time(), in_calls["depth"] + 1
+            try:
+                return make_call(operation, params)
+            finally:
+                in_calls["depth"] -= 1
+                if not in_calls["depth"]:
+                    in_calls["cpu"] += time.process_time() - began
+
+        ddb._make_api_call = timed_call
 
         class NoGrace:
             def send(self, *_args: Any) -> None:
@@ -141,52 +226,71 @@ def worker(layer: Path, template: Path, stream_sizes: list[int], cost: bool = Fa
         logs: dict[str, Any] = {}
         merge_report: Any = lambda _o: None  # noqa: E731
         if cost:
-            # The handlers' own report functions, so the log lines are the deployed ones (with the fields that
-            # Powertools' inject_lambda_context adds); EMF metrics are flushed once per invocation, as in Lambda.
+            # The handlers' own report functions (of the template's own functions folder), so the log lines are
+            # the deployed ones, with the keys Powertools' inject_lambda_context adds (what the function's
+            # formatter keeps of them), the API request id (correlation_id) of ingest and the X-Ray trace id of
+            # an active trace; EMF metrics are flushed once per invocation, as in Lambda.
+            from lineage_intake_tools.local.template import ROOT as TOOLS_ROOT
             from lineage_intake_tools.local.template import Stack
 
-            stack = Stack.from_template(prefix="lineage-intake")
+            trace = "Root=1-67890abc-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
+            os.environ["_X_AMZN_TRACE_ID"] = trace
+            stack = Stack(template=load_template(template), prefix="lineage-intake", parameters={})
             context = {
                 "cold_start": False,
-                "function_name": "lineage-intake-merge",
                 "function_memory_size": "1024",
                 "function_arn": "arn:aws:lambda:us-east-1:123456789012:function:lineage-intake-merge",
                 "function_request_id": "0f9e8d7c-6b5a-4f3e-9d2c-1b0a9f8e7d6c",
-                "xray_trace_id": "1-67890abc-0123456789abcdef01234567",
             }
             for logical, short in (("IngestFunction", "ingest"), ("MergeFunction", "merge")):
                 spec = stack.function(logical)
-                logs[short] = _handler_module(f"bench_{short}_app", spec.code_dir / "app.py", spec.environment)
+                code_dir = template.parent / Path(spec.code_dir).relative_to(TOOLS_ROOT)
+                logs[short] = _handler_module(f"bench_{short}_app", code_dir / "app.py", spec.environment)
                 logs[short].logger.append_keys(**{**context, "function_name": f"lineage-intake-{short}"})
+            logs["ingest"].logger.set_correlation_id("JRj0lhDboAMEVtA=")  # an HTTP API request id
             ingest = IngestService(events, settings, logs["ingest"].report)
             merge_report = logs["merge"].report
 
-        args: list[Any] = [events, lineage, merge_report]
-        if "grace" in inspect.signature(merge_service.MergeService).parameters:
-            args.append(NoGrace())
-        service = merge_service.MergeService(*args)
+        def merge_service_of(store: Any) -> Any:
+            args: list[Any] = [store, lineage, merge_report]
+            if "grace" in inspect.signature(merge_service.MergeService).parameters:
+                args.append(NoGrace())
+            return merge_service.MergeService(*args)
 
-        def deliver(run: list[dict[str, Any]]) -> dict[str, float]:
+        service = merge_service_of(events)
+
+        def deliver(run: list[dict[str, Any]], memory: MemoryEventsTable | None = None) -> dict[str, float]:
+            """Each event stored by ingest, then merged as a stream batch of its own; ``memory``: the Events
+            table in memory instead of moto (the lineage table stays on moto, metered)."""
+            if memory is None:
+                store, ingester, merger = events, ingest, service
+            else:
+                store = EventsStore(memory, "memory-events", "bench-bodies", lambda: session.client("s3"))
+                ingester, merger = IngestService(store, settings, ingest.report), merge_service_of(store)
             used = {"wru": 0.0, "rru": 0.0, "merges": 0, "cpu_ms": 0.0, "gsi3_wru": 0.0, "max_rru": 0.0}
+            used |= {"requests": 0.0}
             used |= {"ingest_wru": 0.0, "log_line_bytes": 0.0, "emf_bytes": 0.0}
             for event in run:
                 namespace = event["job"]["namespace"]
                 before = meter.snapshot()
+                held = (memory.wru, memory.rru, memory.requests) if memory else (0.0, 0.0, 0.0)
                 with LogBytes() as lines:
-                    stored = ingest.store_event(event, Principal("tok_bench", frozenset({namespace})))
+                    stored = ingester.store_event(event, Principal("tok_bench", frozenset({namespace})))
                 used["log_line_bytes"] += lines.bytes
-                used["ingest_wru"] += meter.delta(before).total_wru
-                with meter.disabled():
-                    pk = keys.run_pk(namespace, event["job"]["name"], event["run"]["runId"].lower())
-                    item = ddb.get_item(
-                        TableName="bench-events",
-                        Key={"pk": {"S": pk}, "sk": {"S": f"{stored.event_time}#{stored.event_id}"}},
-                    )["Item"]
+                used["ingest_wru"] += meter.delta(before).total_wru + (memory.wru - held[0] if memory else 0.0)
+                pk = keys.run_pk(namespace, event["job"]["name"], event["run"]["runId"].lower())
+                sk = f"{stored.event_time}#{stored.event_id}"
+                if memory is not None:
+                    item = memory.get(pk, sk)
+                else:
+                    with meter.disabled():
+                        item = ddb.get_item(TableName="bench-events", Key={"pk": {"S": pk}, "sk": {"S": sk}})["Item"]
                 before = meter.snapshot()
-                cpu = time.process_time()
+                held = (memory.wru, memory.rru, memory.requests) if memory else (0.0, 0.0, 0.0)
+                cpu, calls = time.process_time(), in_calls["cpu"]
                 with LogBytes() as lines:
-                    service.handle(from_dynamodb(item), "INSERT", merge_service.Batch())
-                used["cpu_ms"] += (time.process_time() - cpu) * 1000
+                    merger.handle(from_dynamodb(item), "INSERT", merge_service.Batch())
+                used["cpu_ms"] += (time.process_time() - cpu - (in_calls["cpu"] - calls)) * 1000
                 used["log_line_bytes"] += lines.bytes
                 if logs:
                     with LogBytes() as emf:  # one flush per invocation of each function
@@ -197,12 +301,15 @@ def worker(layer: Path, template: Path, stream_sizes: list[int], cost: bool = Fa
                 used["wru"] += delta.wru.get("bench-lineage", 0.0) + sum(
                     v for k, v in delta.wru.items() if k.startswith("bench-lineage/")
                 )
-                used["rru"] += delta.total_rru
-                used["max_rru"] = max(used["max_rru"], delta.total_rru)
+                memory_rru = memory.rru - held[1] if memory else 0.0
+                used["rru"] += delta.total_rru + memory_rru
+                used["requests"] += sum(delta.requests.values()) + (memory.requests - held[2] if memory else 0.0)
+                used["max_rru"] = max(used["max_rru"], delta.total_rru + memory_rru)
                 used["gsi3_wru"] += delta.wru.get("bench-lineage/gsi3", 0.0)
                 used["merges"] += 1
             return used
 
+        memory_events = MemoryEventsTable() if memory else None
         pair = _seed_pair()
         out["first run"] = deliver(_as_run(pair, "00000000-0000-4000-8000-000000000001", 1_700_000_000))
         out["steady-state run"] = deliver(_as_run(pair, "00000000-0000-4000-8000-000000000002", 1_700_001_000))
@@ -210,23 +317,35 @@ def worker(layer: Path, template: Path, stream_sizes: list[int], cost: bool = Fa
         ten = [pair[0]] + [copy.deepcopy(pair[0]) | {"eventType": "RUNNING"} for _ in range(8)] + [pair[1]]
         out["10-event run"] = deliver(_as_run(ten, "00000000-0000-4000-8000-000000000003", 1_700_002_000))
         for size in stream_sizes:
-            out[f"streaming {size}"] = deliver(_flink(size, f"00000000-0000-4000-8000-{size:012d}"))
+            out[f"streaming {size}"] = deliver(_flink(size, f"00000000-0000-4000-8000-{size:012d}"), memory_events)
+        if memory_events is not None and stream_sizes:
+            # the same run on moto's Events table, to show that the in-memory table bills the same units
+            size = min(stream_sizes[0], CROSS_CHECK_EVENTS)
+            out["cross-check moto"] = deliver(_flink(size, f"00000000-0000-4000-8001-{size:012d}"))
+            out["cross-check memory"] = deliver(
+                _flink(size, f"00000000-0000-4000-8002-{size:012d}"), MemoryEventsTable()
+            )
     return out
 
 
-def _run_worker(layer: Path, template: Path, stream_sizes: list[int], cost: bool = False) -> dict[str, Any]:
+def _run_worker(
+    layer: Path, template: Path, stream_sizes: list[int], cost: bool = False, memory: bool = False
+) -> dict[str, Any]:
     command = [sys.executable, __file__, "--worker", str(layer), str(template), ",".join(map(str, stream_sizes))]
-    command += ["--cost"] if cost else []
+    command += (["--cost"] if cost else []) + (["--memory"] if memory else [])
     answer = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
     if answer.returncode != 0:
         raise RuntimeError(f"merge cost worker failed: {answer.stderr[-2000:]}")
     return dict(json.loads(answer.stdout.strip().splitlines()[-1]))
 
 
-def _baseline(tmp: Path) -> tuple[Path, Path]:
-    """The layer and template of ``BASELINE``, from git, into ``tmp``."""
+def _baseline(tmp: Path, commit: str = BASELINE) -> tuple[Path, Path]:
+    """The layer, functions and template of ``commit``, from git, into ``tmp``."""
     archive = subprocess.run(
-        ["git", "archive", BASELINE, "layers/shared", "template.yaml"], cwd=ROOT, capture_output=True, check=True
+        ["git", "archive", commit, "layers/shared", "functions", "template.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
     return tmp / "layers" / "shared", tmp / "template.yaml"
@@ -234,11 +353,16 @@ def _baseline(tmp: Path) -> tuple[Path, Path]:
 
 # ---------------------------------------------------------------------------------------------- report
 def run() -> list[str]:
-    now = _run_worker(ROOT / "layers" / "shared", ROOT / "template.yaml", list(STREAM_SIZES), cost=True)
+    now = _run_worker(ROOT / "layers" / "shared", ROOT / "template.yaml", list(STREAM_SIZES), cost=True, memory=True)
     with tempfile.TemporaryDirectory() as folder:
         layer, template = _baseline(Path(folder))
         # today's merge re-reads the whole run at every event: 10,000 events would take hours; 1,000 is shown
         today = _run_worker(layer, template, [STREAM_SIZES[0]])
+    with tempfile.TemporaryDirectory() as folder:
+        # the cost levers of issue 9's last round (log lines, gsi3 keys, ingest items), before and after
+        layer, template = _baseline(Path(folder), COST_BASELINE)
+        before = _run_worker(layer, template, [COST_STREAM], cost=True, memory=True)
+        before_platform = cost_module().platform_log_bytes_per_invocation(cost_module().load_template_at(template))
     lines = [f"  merge DynamoDB units per run, metered (today = commit {BASELINE}, same events, same meter):"]
     for name in ("first run", "steady-state run", "10-event run"):
         ours, old = now[name], today[name]
@@ -271,58 +395,111 @@ def run() -> list[str]:
         f"it re-reads the run at every event); ratio {ratio:.1f} (target <= {TARGET_STREAM_RATIO:.0f}): "
         f"{'MET' if ratio <= TARGET_STREAM_RATIO else 'MISSED'}"
     )
+    moto_run, memory_run = now["cross-check moto"], now["cross-check memory"]
     lines.append(
-        f"    streaming writes: {small['wru'] / small['merges']:.1f} WRU per event (run item and checkpoint), "
-        f"today {old_small['wru'] / old_small['merges']:.1f}"
+        f"    (streaming runs use an in-memory Events table billed by the meter's rules, moto's Query being linear "
+        f"in the partition; cross-check, {CROSS_CHECK_EVENTS} events: moto {moto_run['rru']:.1f} RRU "
+        f"{moto_run['wru'] + moto_run['ingest_wru']:.1f} WRU, in memory {memory_run['rru']:.1f} RRU "
+        f"{memory_run['wru'] + memory_run['ingest_wru']:.1f} WRU)"
     )
-    return lines + cost_lines(now["steady-state run"])
+    old_stream = before[f"streaming {COST_STREAM}"]
+    lines.append(
+        f"    streaming writes: {small['wru'] / small['merges']:.2f} WRU per event (run item, its gsi1 and gsi3 "
+        f"entries, a checkpoint every 4 events; gsi3 {small['gsi3_wru'] / small['merges']:.2f}); before "
+        f"(commit {COST_BASELINE}, gsi3 keyed by the last event's time, {COST_STREAM} events) "
+        f"{old_stream['wru'] / old_stream['merges']:.2f} (gsi3 {old_stream['gsi3_wru'] / old_stream['merges']:.2f})"
+        f"; today {old_small['wru'] / old_small['merges']:.1f}"
+    )
+    platform = cost_module().platform_log_bytes_per_invocation()
+    return lines + cost_lines(steady, platform, before["steady-state run"], before_platform)
 
 
-def cost_lines(steady: dict[str, float]) -> list[str]:
-    """Cost per million events of steady-state runs (2 events each), single POSTs and batches of 100."""
+def cost_module() -> Any:
     import cost
+
+    return cost
+
+
+def cost_lines(steady: dict[str, float], platform: int, before: dict[str, float], before_platform: int) -> list[str]:
+    """Cost per million events of steady-state runs (2 events each), single POSTs and batches of 100, now and
+    at ``COST_BASELINE`` (same events, same meter, its own functions, layer and template)."""
+    cost = cost_module()
     from ingest_bench import fixture_bodies, ingest_work, median_per_event
 
-    events = steady["merges"]
     ingest_ms = median_per_event(ingest_work, fixture_bodies(), repeat=3) / 1000  # microseconds to ms
-    merge_ms = steady["cpu_ms"] / events  # CPU of the merge with moto in-process: an upper bound
     memory = cost.memory_sizes()
     lines = ["  " + line for line in cost.price_lines()]
+    for label, run in (("now", steady), (f"before (commit {COST_BASELINE})", before)):
+        events = run["merges"]
+        lines.append(
+            f"  per event, measured, {label}: ingest {run['ingest_wru'] / events:.2f} WRU; merge "
+            f"{run['wru'] / events:.2f} WRU, {run['rru'] / events:.2f} RRU, {run['cpu_ms'] / events:.2f} ms CPU "
+            f"outside DynamoDB calls, {run['requests'] / events:.2f} DynamoDB requests; log lines "
+            f"{run['log_line_bytes'] / events:.0f} bytes, "
+            f"metrics (EMF) {run['emf_bytes'] / events:.0f} bytes per ingest+merge invocation pair"
+        )
     lines.append(
-        f"  per event, measured: ingest {steady['ingest_wru'] / events:.2f} WRU, {ingest_ms:.3f} ms CPU; merge "
-        f"{steady['wru'] / events:.2f} WRU, {steady['rru'] / events:.2f} RRU, {merge_ms:.2f} ms CPU (with moto "
-        f"in-process: an upper bound); log lines {steady['log_line_bytes'] / events:.0f} bytes, metrics (EMF) "
-        f"{steady['emf_bytes'] / events:.0f} bytes per ingest+merge invocation pair; authorizer: 1 ms billed per "
-        "invocation (Lambda's minimum; its decision is cached per token for AuthorizerCacheTtlSeconds = 60 s, "
-        "one request per second per token assumed)"
+        f"  ingest CPU {ingest_ms:.3f} ms per event (bench/ingest_bench.py, this code) plus its PutItem's round "
+        f"trip; authorizer: 1 ms billed per "
+        "invocation (Lambda's minimum; its decision is cached per token for AuthorizerCacheTtlSeconds = 60 s, one "
+        "request per second per token assumed); merge: one invocation per event for single POSTs, a stream batch "
+        f"of 100 for batches, billed for its CPU outside DynamoDB calls plus {DYNAMODB_ROUND_TRIP_MS:g} ms per "
+        "DynamoDB request (assumed in-region round trip; moto's time is not Lambda's)"
     )
     for name, per_request, target in (("single POSTs", 1, 2.50), ("batches of 100", 100, 1.50)):
-        merge_invocations = 1.0 if per_request == 1 else 1 / 100  # a stream batch holds up to 100 records
-        profile = cost.Profile(
-            name=name,
-            http_requests=1 / per_request,
-            functions=[
-                cost.FunctionLoad("IngestFunction", memory["IngestFunction"], 1 / per_request, ingest_ms),
-                cost.FunctionLoad(
-                    "AuthorizerFunction",
-                    memory["AuthorizerFunction"],
-                    cost.authorizer_invocations_per_event(events_per_request=per_request),
-                    cost.authorizer_invocations_per_event(events_per_request=per_request),
-                ),
-                cost.FunctionLoad("MergeFunction", memory["MergeFunction"], merge_invocations, merge_ms),
-            ],
-            wru=(steady["ingest_wru"] + steady["wru"]) / events,
-            rru=steady["rru"] / events,
-            log_bytes=steady["log_line_bytes"] / events + steady["emf_bytes"] / events / per_request,
+        now_profile = _profile(cost, memory, name, per_request, ingest_ms, steady, platform)
+        old_profile = _profile(cost, memory, name, per_request, ingest_ms, before, before_platform)
+        lines += ["  " + line for line in cost.report(now_profile, target_usd=target)]
+        old_costs = cost.breakdown(old_profile)
+        lines.append(
+            f"    before (commit {COST_BASELINE}, same meter): ${sum(old_costs.values()):.4f} "
+            f"(writes ${old_costs['DynamoDB writes']:.4f} at {old_profile.wru:.3g} WRU/event, logs "
+            f"${old_costs['CloudWatch Logs']:.4f} at {cost.log_bytes_per_event(old_profile):.0f} bytes/event)"
         )
-        lines += ["  " + line for line in cost.report(profile, target_usd=target)]
     return lines
+
+
+def _profile(
+    cost: Any,
+    memory: dict[str, int],
+    name: str,
+    per_request: int,
+    ingest_ms: float,
+    run: dict[str, float],
+    platform: int,
+) -> Any:
+    events = run["merges"]
+    # billed time: the merge's own CPU plus a DynamoDB round trip per request (an assumption, printed)
+    merge_ms = (run["cpu_ms"] + run["requests"] * DYNAMODB_ROUND_TRIP_MS) / events
+    merge_invocations = 1.0 if per_request == 1 else 1 / 100  # a stream batch holds up to 100 records
+    return cost.Profile(
+        name=name,
+        http_requests=1 / per_request,
+        functions=[
+            # one conditional PutItem per event, in turn (a batch's puts are sequential)
+            cost.FunctionLoad(
+                "IngestFunction", memory["IngestFunction"], 1 / per_request, ingest_ms + DYNAMODB_ROUND_TRIP_MS
+            ),
+            cost.FunctionLoad(
+                "AuthorizerFunction",
+                memory["AuthorizerFunction"],
+                cost.authorizer_invocations_per_event(events_per_request=per_request),
+                cost.authorizer_invocations_per_event(events_per_request=per_request),
+            ),
+            cost.FunctionLoad("MergeFunction", memory["MergeFunction"], merge_invocations, merge_ms),
+        ],
+        wru=(run["ingest_wru"] + run["wru"]) / events,
+        rru=run["rru"] / events,
+        log_bytes=run["log_line_bytes"] / events + run["emf_bytes"] / events / per_request,
+        platform_log_bytes_per_invocation=platform,
+    )
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         sizes = [int(s) for s in sys.argv[4].split(",") if s]
-        print(json.dumps(worker(Path(sys.argv[2]), Path(sys.argv[3]), sizes, cost="--cost" in sys.argv)))
+        answer = worker(Path(sys.argv[2]), Path(sys.argv[3]), sizes, "--cost" in sys.argv, "--memory" in sys.argv)
+        print(json.dumps(answer))
     else:
         for line in run():
             print(line)

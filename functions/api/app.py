@@ -9,7 +9,7 @@ decoded per segment (``marquez_ids``), so ``%2F`` inside a name is not a path se
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -20,6 +20,7 @@ from lineage_intake import marquez as m
 from lineage_intake import marquez_ids as ids
 from lineage_intake.config import ReadSettings
 from lineage_intake.errors import DomainError, Forbidden, NotFound, StorageUnavailable
+from lineage_intake.logs import function_logger
 from lineage_intake.principal import Principal
 from lineage_intake.service.read_catalog import Catalog
 from lineage_intake.service.read_events import EventsReader
@@ -29,7 +30,7 @@ from lineage_intake.service.read_stats import StatsReader, period_of, zone_of
 from lineage_intake.service.read_views import time_of
 
 settings = ReadSettings.from_env()
-logger = Logger()
+logger = function_logger()
 metrics = Metrics()
 tracer = Tracer()
 app = APIGatewayHttpResolver(enable_validation=True)

@@ -11,7 +11,7 @@ compare); this module turns it into the native simple response, one log line and
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import event_source
@@ -21,12 +21,13 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lineage_intake.config import AuthorizerSettings
+from lineage_intake.logs import function_logger
 from lineage_intake.service.authorizer import TokenAuthorizer
 from lineage_intake.store.auth import TokenStore
 from lineage_intake.tokens import Decision
 
 settings = AuthorizerSettings.from_env()
-logger = Logger()
+logger = function_logger()
 metrics = Metrics()
 tracer = Tracer()
 

@@ -7,7 +7,7 @@ work. Domain exceptions become status codes in ``_domain_error`` and nowhere els
 from functools import cache
 from typing import Any, Literal
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -22,13 +22,14 @@ from lineage_intake.errors import (
     StorageUnavailable,
     UnsupportedMediaType,
 )
+from lineage_intake.logs import function_logger
 from lineage_intake.models import MAX_ERRORS
 from lineage_intake.principal import Principal
 from lineage_intake.service.ingest import IngestService, Outcome, Request
 from pydantic import BaseModel
 
 settings = IngestSettings.from_env()
-logger = Logger()
+logger = function_logger()
 metrics = Metrics()
 tracer = Tracer()
 app = APIGatewayHttpResolver(enable_validation=True)

@@ -13,17 +13,18 @@ Thin by design: Powertools' batch processor walks the stream batch and reports t
 from functools import cache, partial
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lineage_intake.config import MergeSettings
+from lineage_intake.logs import function_logger
 from lineage_intake.service.merge import Batch, MergeOutcome, MergeService
 
 settings = MergeSettings.from_env()
-logger = Logger()
+logger = function_logger()
 metrics = Metrics()
 tracer = Tracer()
 #: The parser model turns each record's attribute values into plain values; the service parses NewImage itself,

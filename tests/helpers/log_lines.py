@@ -8,11 +8,13 @@ The function lines are Powertools' JSON envelope around the real ``Outcome.log_f
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lineage_intake.logs import compact_formatter
 from lineage_intake.service.ingest import Outcome
 from lineage_intake.service.merge import MergeOutcome
 from lineage_intake_tools.local.template import load_template
@@ -28,24 +30,13 @@ def at(seconds: float) -> datetime:
 def powertools_line(
     service: str, level: str, message: str, fields: dict[str, Any], when: datetime, request_id: str | None = None
 ) -> str:
-    """One line of Powertools Logger output (the keys its formatter adds, then the ``extra`` fields)."""
-    line: dict[str, Any] = {
-        "level": level,
-        "location": "report:70",
-        "message": message,
-        "timestamp": when.strftime("%Y-%m-%d %H:%M:%S,") + f"{when.microsecond // 1000:03d}+0000",
-        "service": service,
-        "cold_start": False,
-        "function_name": f"lineage-intake-{service}",
-        "function_memory_size": "512",
-        "function_arn": f"arn:aws:lambda:eu-west-1:123456789012:function:lineage-intake-{service}",
-        "function_request_id": "5b7e0c3f-0000-4000-8000-000000000000",
-        "xray_trace_id": "1-673f0000-000000000000000000000000",
-    }
-    if request_id:
-        line["correlation_id"] = request_id
-    line.update(fields)
-    return json.dumps(line)
+    """One line as a function's Logger writes it: the functions' own formatter (``lineage_intake.logs``)."""
+    formatter = compact_formatter()
+    formatter.append_keys(service=service, correlation_id=request_id)
+    record = logging.LogRecord(service, getattr(logging, level), "app.py", 1, message, None, None, "report")
+    record.created, record.msecs = when.timestamp(), when.microsecond // 1000
+    record.__dict__.update(fields)
+    return formatter.format(record)
 
 
 def ingest_line(outcome: Outcome, when: datetime, request_id: str, token_id: str | None = None) -> str:

@@ -360,6 +360,9 @@ def test_each_event_writes_one_structured_log_line_with_its_identity(caplog, ing
         assert line["runId"] == "d46e465b-d358-4d32-83d4-df660ff614dd"
         assert line["correlation_id"] == "req-batch"
         assert {"eventType", "producer", "bytes", "eventId"} <= line.keys()
+        # And it is compact: none of the Lambda context keys CloudWatch already has, no source location
+        assert not {"function_name", "function_arn", "function_memory_size", "function_request_id"} & line.keys()
+        assert not {"cold_start", "location"} & line.keys()
 
 
 def test_a_rejected_event_logs_its_reason_and_field_paths(caplog, ingest, lambda_context, aws) -> None:

@@ -191,7 +191,10 @@ def test_real_stream_records_of_the_marquez_seed_merge_every_run_through_the_han
     assert answer == {"batchItemFailures": []}
     merges = [line for line in log_lines(merge_app, caplog) if line.get("message") == "merge merged"]
     assert len(merges) == 13 and {m["state"] for m in merges} == {"COMPLETE"}
-    assert all({"events", "inputs", "outputs", "columnEdges", "recordsWritten"} <= set(m) for m in merges)
+    assert all({"events", "recordsWritten"} <= set(m) for m in merges)
+    # And a counter that is 0 is left out of the line (it costs log bytes and says nothing)
+    counters = ("inputs", "outputs", "columnEdges", "recordsUnchanged", "recordsDeleted", "recordsSkippedNewer")
+    assert all(m[name] > 0 for m in merges for name in counters if name in m)
     lineage = pipeline.lineage
     customers = lineage.dataset_lineage("food_delivery", "public.customers")
     assert {e["job"]["name"] for e in customers["upstream"]} == {"etl_customers"}

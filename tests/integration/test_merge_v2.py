@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from lineage_intake.store.catalog import CatalogStore
 from lineage_intake.store.lineage_items import CHECKPOINT_EVERY
 from lineage_intake_tools.local.template import Stack
 
@@ -206,3 +207,38 @@ def test_a_streaming_run_merges_each_event_from_its_checkpoint_with_constant_wor
     full = pipeline.service.fold_run(namespace, job, run_id)
     assert full is not None and full.event_count == count and full.last_event_time == run["lastEventTime"]
     assert run["outputs"] == [[r.namespace, r.name] for r in full.outputs] and run["eventTypes"] == full.event_types
+
+
+def test_a_streaming_runs_time_index_key_moves_once_an_hour_and_an_hours_runs_come_newest_first(
+    pipeline: Pipeline,
+) -> None:
+    # Given three streaming runs, each event merged on its own: A from 15:58 to 16:01:30, B and C within 15:xx
+    # (C's last event later than B's)
+    def stream(run_id: str, seconds: list[int]) -> list[tuple[str, str]]:
+        start, running, _ = flink_streaming_run(run_id, checkpoints=2)
+        namespace, job = start["job"]["namespace"], start["job"]["name"]
+        time_keys = []
+        for i, second in enumerate(seconds):
+            event = copy.deepcopy(running) if i else copy.deepcopy(start)
+            event["eventTime"] = at(second)
+            if i:
+                event["run"]["facets"]["checkpoints"]["completed"] = i
+            stored = pipeline.store(event)
+            pipeline.service.merge_run(namespace, job, run_id, trigger_time=stored.event_time)
+            run = pipeline.lineage.get_run(namespace, job, run_id)
+            assert run is not None
+            time_keys.append((run["gsi3pk"], run["gsi3sk"]))
+        return time_keys
+
+    run_a, run_b, run_c = (f"{d * 8}-{d * 4}-4{d * 3}-8{d * 3}-{d * 12}" for d in "789")
+    keys_a = stream(run_a, [30 * i for i in range(8)])
+    stream(run_b, [-60, -30])
+    stream(run_c, [-100, 50])
+    # Then A's time-index key (the hour of its last event, then its runId) changed once, when the hour changed:
+    # not at every event, which would cost a delete and a put of its index entry each time
+    changes = [key for i, key in enumerate(keys_a) if i == 0 or key != keys_a[i - 1]]
+    assert changes == [("T#2024-11-22T15", run_a), ("T#2024-11-22T16", run_a)]
+    # And an hour's runs are listed newest last event first, sorted from the projected lastEventTime
+    catalog = CatalogStore(pipeline.dynamodb, pipeline.lineage_table)
+    assert [r["runId"] for r in catalog.runs_of_hour("2024-11-22T15")] == [run_c, run_b]
+    assert [(r["runId"], r["lastEventTime"]) for r in catalog.runs_of_hour("2024-11-22T16")] == [(run_a, at(210))]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from lineage_intake.errors import FieldError
 from lineage_intake.service.ingest import Outcome
@@ -85,6 +87,14 @@ def logs() -> dict[str, list[str]]:
             at(100),
         ),
         "2026-11-21T10:02:00.000Z 5b7e0c3f Task timed out after 120.00 seconds",
+        # The same in Lambda's JSON log format (the functions' LoggingConfig): a platform record
+        json.dumps(
+            {
+                "time": "2026-11-21T10:03:00.000Z",
+                "type": "platform.runtimeDone",
+                "record": {"requestId": "5b7e0c3f", "status": "timeout", "metrics": {"durationMs": 10000.0}},
+            }
+        ),
     ]
     access = [
         access_line(at(0), "req-a1", 200, integrationStatus="200", **{"authorizer.tokenId": "3f9c0a1b2c3d4e5f"}),
@@ -203,12 +213,14 @@ def test_runs_awaiting_start_leave_out_runs_whose_start_came_later(logs: dict[st
 
 
 def test_failed_merges_list_the_failure_and_the_timeout_of_the_function(logs: dict[str, list[str]]) -> None:
-    # Given a merge that failed on a corrupt event and a timed-out invocation / When the query runs
+    # Given a merge that failed on a corrupt event and two timed-out invocations / When the query runs
     rows = saved_query("failed-merges").run(logs)
-    # Then both are listed, newest first, with the run and reason of the failure
-    assert len(rows) == 2
-    assert rows[0]["@message"].endswith("Task timed out after 120.00 seconds")
-    assert (rows[1]["runId"], rows[1]["reason"], rows[1]["retriable"], rows[1]["detail"]) == (
+    # Then all three are listed, newest first (the JSON timeout record, the text one), with the run and reason of
+    # the failure
+    assert len(rows) == 3
+    assert json.loads(rows[0]["@message"])["record"]["status"] == "timeout"
+    assert rows[1]["@message"].endswith("Task timed out after 120.00 seconds")
+    assert (rows[2]["runId"], rows[2]["reason"], rows[2]["retriable"], rows[2]["detail"]) == (
         "run-d",
         "corrupt_event",
         False,

@@ -39,6 +39,27 @@ def test_the_access_log_is_one_json_object_with_the_fields_operators_need() -> N
     assert settings["DestinationArn"] == {"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]}
 
 
+def test_every_function_logs_json_without_lambdas_start_end_report_lines_at_the_log_level_parameter() -> None:
+    # Given the template's Globals and its functions, as SAM merges their LoggingConfig
+    defaults = TEMPLATE["Globals"]["Function"]["LoggingConfig"]
+    levels = TEMPLATE["Mappings"]["LambdaLogLevel"]
+    for name, function in _of_type("AWS::Serverless::Function").items():
+        config = {**defaults, **function["Properties"].get("LoggingConfig", {})}
+        # Then each one logs JSON lines to its own group, Lambda's own lines only at WARN (no START/END/REPORT,
+        # about 350 bytes an invocation)
+        assert (config["LogFormat"], config["SystemLogLevel"]) == ("JSON", "WARN"), name
+        assert "LogGroup" in config, name
+        # And its application level follows LogLevel, in Lambda's names for each allowed value
+        assert config["ApplicationLogLevel"] == {"Fn::FindInMap": ["LambdaLogLevel", {"Ref": "LogLevel"}, "Level"]}
+    allowed = TEMPLATE["Parameters"]["LogLevel"]["AllowedValues"]
+    assert {value: levels[value]["Level"] for value in allowed} == {
+        "DEBUG": "DEBUG",
+        "INFO": "INFO",
+        "WARNING": "WARN",
+        "ERROR": "ERROR",
+    }
+
+
 def test_every_log_group_has_a_retention() -> None:
     # Given every log group of the template / Then each one expires its lines
     groups = _of_type("AWS::Logs::LogGroup")

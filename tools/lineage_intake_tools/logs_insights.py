@@ -110,16 +110,27 @@ def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
 
 
 def _timestamp(fields: Mapping[str, Any]) -> str | None:
-    """@timestamp from a Powertools ``timestamp`` or an access log's ``requestTime``."""
-    formats = {"timestamp": "%Y-%m-%d %H:%M:%S,%f%z", "requestTime": "%d/%b/%Y:%H:%M:%S %z"}
+    """@timestamp from a Powertools ``timestamp`` (RFC 3339, or Powertools' default format), an access log's
+    ``requestTime`` or a Lambda platform record's ``time`` (JSON log format)."""
+    formats = {"timestamp": "%Y-%m-%d %H:%M:%S,%f%z", "requestTime": "%d/%b/%Y:%H:%M:%S %z", "time": ""}
     for key, fmt in formats.items():
         raw = fields.get(key)
         if isinstance(raw, str):
-            try:
-                return datetime.strptime(raw, fmt).astimezone(UTC).strftime(TIMESTAMP_FORMAT)[:-3]
-            except ValueError:
-                continue
+            moment = _parse_time(raw, fmt)
+            if moment is not None:
+                return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)[:-3]
     return None
+
+
+def _parse_time(raw: str, fmt: str) -> datetime | None:
+    try:
+        return datetime.strptime(raw, fmt)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        return None
 
 
 _TEXT_TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)\s")

@@ -181,9 +181,11 @@ class MergeOutcome:
     read_from: str = field(default="", repr=False, compare=False)
 
     def log_fields(self) -> dict[str, Any]:
+        """The log line's fields, compact (CloudWatch bills each byte): a run merge's ``kind`` (RUN), and
+        counters that are 0 or false, are left out; the trigger's eventTime is on its ingest line."""
         fields: dict[str, Any] = {
             "outcome": self.status,
-            "kind": self.kind,
+            "kind": self.kind if self.kind != "RUN" else None,
             "namespace": self.namespace,
             "job": self.job,
             "runId": self.run_id,
@@ -191,17 +193,16 @@ class MergeOutcome:
             "state": self.state,
             "previousState": self.previous_state,
             "triggerEventType": self.trigger_event_type,
-            "triggerEventTime": self.trigger_event_time,
             "integration": self.integration,
             "events": self.events,
-            "inputs": self.inputs,
-            "outputs": self.outputs,
-            "columnEdges": self.column_edges,
-            "recordsWritten": self.written,
-            "recordsUnchanged": self.unchanged,
-            "recordsDeleted": self.deleted,
-            "recordsSkippedNewer": self.skipped_newer,
-            "latestRun": self.latest_run,
+            "inputs": self.inputs or None,
+            "outputs": self.outputs or None,
+            "columnEdges": self.column_edges or None,
+            "recordsWritten": self.written or None,
+            "recordsUnchanged": self.unchanged or None,
+            "recordsDeleted": self.deleted or None,
+            "recordsSkippedNewer": self.skipped_newer or None,
+            "latestRun": self.latest_run or None,
             "startMissing": self.start_missing or None,
             "lineageChanged": self.lineage_changed or None,
             "mergeLagSeconds": round(self.lag_seconds, 3) if self.lag_seconds is not None else None,

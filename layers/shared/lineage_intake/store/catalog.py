@@ -166,13 +166,16 @@ class CatalogStore(LineageReader):
 
     # ------------------------------------------------------------------ time index
     def runs_of_hour(self, hour: str) -> Iterator[dict[str, Any]]:
-        """Runs whose last event is in the UTC ``hour`` (``YYYY-MM-DDTHH``), newest last event first (gsi3)."""
+        """Runs whose last event is in the UTC ``hour`` (``YYYY-MM-DDTHH``), newest last event first (gsi3).
+
+        gsi3 sorts an hour's runs by runId (docs/merge.md): the order by time is made here, from the projected
+        ``lastEventTime``; an hour's runs are read whole anyway."""
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": "gsi3",
             "KeyConditionExpression": "gsi3pk = :p",
             "ExpressionAttributeValues": {":p": {"S": f"T#{hour}"}},
-            "ScanIndexForward": False,
         }
-        for raw in paginate(self.dynamodb, "query", **kwargs):
-            yield from_dynamodb(raw)
+        runs = [from_dynamodb(raw) for raw in paginate(self.dynamodb, "query", **kwargs)]
+        runs.sort(key=lambda run: (str(run.get("lastEventTime") or ""), str(run.get("runId") or "")), reverse=True)
+        yield from runs

@@ -108,8 +108,10 @@ def run_item(run: MergedRun, merged_at: str, *, time_index: bool) -> dict[str, A
         "mergedAt": merged_at,
     }
     if time_index:
+        # Keyed by the hour and the runId, not the time: a streaming run's key moves once an hour, not at every
+        # event (a moved key costs a delete and a put); readers sort by the projected lastEventTime.
         item["gsi3pk"] = f"T#{run.last_event_time[:13]}"
-        item["gsi3sk"] = f"{run.last_event_time}#{run.run_id}"
+        item["gsi3sk"] = run.run_id
     parent = run.parent
     if run.parent_closed and run.builds_lineage and parent is not None and parent.run_id:
         item |= child_index_keys(parent.namespace, parent.job, parent.run_id, run.namespace, run.job, run.run_id)
