@@ -1,63 +1,59 @@
 """Bench only: moto's costs that grow with the table, which DynamoDB does not have, taken away.
 
-1. moto answers every Query by scanning the whole table; DynamoDB reads one partition.
+1. The local stack's own fixes (``lineage_intake_tools.local.moto_lock``): one lock around moto's DynamoDB
+   backend (the read service queries side by side from threads, and these patches swap a table's
+   ``all_items`` per call), a Query of a table's own key that reads one partition, and TransactWriteItems
+   without moto's deep copy of the whole table per item (seeding 1,000 runs was quadratic).
 
-On the read bench's table (about 15,000 items) a scan per Query makes one walk take minutes and says nothing
-about the code under test. ``fast_moto()`` makes moto look a Query's partition up instead: the base
-table by its hash key (moto's own dict, always current), a GSI by a map of its hash key values built by
-``freeze()`` once the seeding is over (nothing writes afterwards; ``freeze`` checks the map against moto's own
-scan on every GSI before it is used). moto still evaluates the key condition, sorting, paging and projection
-itself on the candidates, so answers are unchanged; anchors measured under the same patch stay comparable.
-
-2. moto backs up a whole table (deep copy) for every item of every TransactWriteItems, to roll back a cancelled
-   one: seeding 1,000 runs became quadratic. The backup here copies the table's item maps, not the items: a
-   cancelled transaction would keep its in-place updates, so the seeding asserts that none is cancelled.
+2. moto answers every index Query by scanning the whole table; DynamoDB reads one partition. On the read
+   bench's table (about 15,000 items) a scan per Query makes one walk take minutes and says nothing about the
+   code under test. Here a GSI Query looks its hash key up in a map built by ``freeze()`` once the seeding is
+   over (nothing writes afterwards; ``freeze`` checks the map against moto's own scan before it is used).
+   moto still evaluates the key condition, sorting, paging and projection itself on the candidates, so
+   answers are unchanged; anchors measured under the same patches stay comparable.
 """
 
 from __future__ import annotations
 
-import copy
 import inspect
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import moto.dynamodb.models as dynamodb_models
+from lineage_intake_tools.local.moto_lock import serialise_dynamodb, unserialise_dynamodb
 from moto.dynamodb.models.table import Table
 
-_ORIGINAL = Table.query
-_SIGNATURE = inspect.signature(_ORIGINAL)
 #: id(table) -> GSI hash attribute -> value -> items (built by ``freeze``).
 _FROZEN: dict[int, dict[str, dict[Any, list[Any]]]] = {}
 
 
-def _candidates(table: Table, arguments: dict[str, Any]) -> list[Any] | None:
-    if arguments.get("index_name") is None:
-        hash_key = arguments.get("hash_key")
-        if hash_key is None or not table.range_key_attr:
-            return None
-        bucket = table.items.get(hash_key)
-        return list(bucket.values()) if bucket else []
-    conditions = arguments.get("hash_key_conditions") or []
+def _index_candidates(table: Table, index_name: str | None, conditions: Any) -> list[Any] | None:
     frozen = _FROZEN.get(id(table))
-    if frozen is None or len(conditions) != 1:
+    if index_name is None or frozen is None or not conditions or len(conditions) != 1:
         return None
     attribute, value = conditions[0]
     by_value = frozen.get(attribute)
     return None if by_value is None else list(by_value.get(value, []))
 
 
-def _query(self: Table, *args: Any, **kwargs: Any) -> Any:
-    arguments = _SIGNATURE.bind(self, *args, **kwargs).arguments
-    candidates = _candidates(self, arguments)
-    if candidates is None:
-        return _ORIGINAL(self, *args, **kwargs)
-    self.all_items = lambda: candidates  # type: ignore[method-assign]  # shadows the method for this call
-    try:
-        return _ORIGINAL(self, *args, **kwargs)
-    finally:
-        del self.all_items
+def _index_query(base: Callable[..., Any]) -> Callable[..., Any]:
+    """``Table.query`` reading a frozen GSI's candidates instead of every item (called under moto_lock's lock)."""
+
+    signature = inspect.signature(base)  # moto passes index_name positionally
+
+    def query(self: Table, *args: Any, **kwargs: Any) -> Any:
+        arguments = signature.bind(self, *args, **kwargs).arguments
+        candidates = _index_candidates(self, arguments.get("index_name"), arguments.get("hash_key_conditions"))
+        if candidates is None:
+            return base(self, *args, **kwargs)
+        self.all_items = lambda: candidates  # type: ignore[method-assign]  # shadows the method for this call
+        try:
+            return base(self, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    return query
 
 
 def freeze(table: Table) -> None:
@@ -79,27 +75,16 @@ def freeze(table: Table) -> None:
             assert len(scanned) == len(items), (attribute, value)
 
 
-class _ShallowCopy:
-    """Stands in for the ``copy`` module in moto's DynamoDB backend: its only use is the transaction backup."""
-
-    @staticmethod
-    def deepcopy(value: Any) -> Any:
-        if not isinstance(value, Table):
-            return copy.deepcopy(value)
-        backup = copy.copy(value)
-        backup.items = defaultdict(dict, {k: dict(v) if isinstance(v, dict) else v for k, v in value.items.items()})
-        return backup
-
-
 @contextmanager
 def fast_moto() -> Iterator[None]:
-    Table.query = _query  # type: ignore[method-assign]
-    dynamodb_models.copy = _ShallowCopy  # type: ignore[attr-defined]
+    serialise_dynamodb()
+    base = vars(Table)["query"]
+    Table.query = _index_query(base)  # type: ignore[method-assign]
     try:
         yield
     finally:
-        Table.query = _ORIGINAL  # type: ignore[method-assign]
-        dynamodb_models.copy = copy  # type: ignore[attr-defined]
+        Table.query = base  # type: ignore[method-assign]
+        unserialise_dynamodb()
         _FROZEN.clear()
 
 
