@@ -387,16 +387,13 @@ class LocalFunction:
             raise FunctionError(f"{self.logical_id}: {error['errorType']}: {error['errorMessage']}")
         return json.loads(answer["result"])
 
-    def close(self, timeout: float = 2.0) -> None:
-        """Stop every container at once: EOF to all, then one shared wait, then SIGKILL to what is left."""
-        close_containers(self.detach(), timeout)
-
     def detach(self) -> list[_Container]:
         """Refuse new invocations and send EOF to every container; the caller waits for them
-        (``close_containers``), so that a stack stops all its functions' workers in one shared wait."""
+        (``close_containers``), so that a stack stops all its functions' workers in one shared wait. The
+        containers stay listed, so that ``kill`` still reaches them if that wait overruns the stop's budget."""
         with self._lock:
             self._closed = True
-            containers, self._all = list(self._all), []
+            containers = list(self._all)
         for container in containers:
             with contextlib.suppress(OSError):
                 container.conn.close()
