@@ -106,7 +106,7 @@ class EventLog:
         else:
             equals = {k: v for k, v in (("namespace", filters.namespace), ("job", filters.job)) if v is not None}
             items = self.reader.scan(equals)
-        views = [accepted_view(i) for i in items if filters.keep(i)]
+        views = [self._accepted_view(i) for i in items if filters.keep(i)]
         return sorted(views, key=lambda v: str(v.get("receivedAt")))
 
     def show(self, event_id: str) -> dict[str, Any]:
@@ -126,7 +126,15 @@ class EventLog:
             )
         view = accepted_view(found)
         view["body"] = json.loads(self.reader.events.load_body(found))
+        view.setdefault("producer", view["body"].get("producer"))
         view["merge"] = self._merge_of(found)
+        return view
+
+    def _accepted_view(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """Items written since zlib-d2 keep the producer only in the body (an item costs per KB)."""
+        view = accepted_view(item)
+        if "producer" not in view:
+            view["producer"] = json.loads(self.reader.events.load_body(item)).get("producer")
         return view
 
     def _merge_of(self, item: Mapping[str, Any]) -> dict[str, Any] | None:

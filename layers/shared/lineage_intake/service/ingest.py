@@ -193,7 +193,11 @@ def build_item(
     now: float,
     retention_days: int,
 ) -> dict[str, Any]:
-    """The Events table item of a validated event, without its body."""
+    """The Events table item of a validated event, without its body.
+
+    Every byte is paid on each write (1 WRU per KB): ``eventTime`` and ``eventId`` are in the sort key and
+    ``producer`` in the body, so the item leaves them out (``store.events.with_key_fields`` and the event
+    log give them back); docs/merge.md#storage-cost."""
     assert outcome.event_id is not None
     if isinstance(event, RunEvent):
         assert outcome.namespace is not None and outcome.job is not None and outcome.run_id is not None
@@ -209,10 +213,7 @@ def build_item(
         "pk": pk,
         "sk": keys.event_sk(event.eventTime, outcome.event_id),
         "kind": event.kind,
-        "eventId": outcome.event_id,
-        "eventTime": outcome.event_time,
         "namespace": outcome.namespace,
-        "producer": outcome.producer,
         "size": outcome.bytes,
         "receivedAt": format_event_time(datetime.fromtimestamp(now, UTC)),
         "tokenId": principal.token_id,

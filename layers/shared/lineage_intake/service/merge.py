@@ -42,7 +42,7 @@ from lineage_intake.merge import (
 )
 from lineage_intake.static_lineage import merge_dataset_events, merge_job_events
 from lineage_intake.store.dynamo import dynamo_errors
-from lineage_intake.store.events import EventsStore
+from lineage_intake.store.events import EventsStore, with_key_fields
 from lineage_intake.store.lineage import LineageStore, WriteResult
 
 
@@ -266,6 +266,7 @@ class MergeService:
         ``batch`` (one per stream batch) coalesces the records of a partition merged earlier in the batch.
         """
         started = time.perf_counter()
+        image = with_key_fields(dict(image))  # eventTime from the sort key (items since zlib-d2 leave it there)
         outcome = MergeOutcome(status="failed", kind=text(image.get("kind")))
         try:
             outcome = self._handle(image, event_name, batch if batch is not None else Batch())

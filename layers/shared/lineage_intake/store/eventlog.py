@@ -13,7 +13,7 @@ from typing import Any
 
 from lineage_intake import keys
 from lineage_intake.store.dynamo import from_dynamodb, paginate, to_item
-from lineage_intake.store.events import EventsStore
+from lineage_intake.store.events import EventsStore, with_key_fields
 
 EVENT_KINDS = ("RUN", "DATASET", "JOB")
 
@@ -26,13 +26,18 @@ class EventLogReader:
         yield from self.events.query_partition(keys.run_pk(namespace, job, run_id))
 
     def scan(self, equals: Mapping[str, str], kinds: tuple[str, ...] = EVENT_KINDS) -> Iterator[dict[str, Any]]:
-        """Items whose ``kind`` is one of ``kinds`` and whose attributes equal ``equals`` (a filtered Scan)."""
+        """Items whose ``kind`` is one of ``kinds`` and whose attributes equal ``equals`` (a filtered Scan).
+        ``eventId`` is matched in the sort key (``eventTime#eventId``): items since zlib-d2 keep it only there."""
         names = {"#kind": "kind"}
         values: dict[str, Any] = {f":k{i}": kind for i, kind in enumerate(kinds)}
         clauses = [f"#kind IN ({', '.join(f':k{i}' for i in range(len(kinds)))})"]
         for i, (name, value) in enumerate(sorted(equals.items())):
-            names[f"#a{i}"] = name
             values[f":a{i}"] = value
+            if name == "eventId":
+                names[f"#a{i}"] = "sk"
+                clauses.append(f"contains(#a{i}, :a{i})")
+                continue
+            names[f"#a{i}"] = name
             clauses.append(f"#a{i} = :a{i}")
         pages = paginate(
             self.events.dynamodb,
@@ -43,4 +48,6 @@ class EventLogReader:
             ExpressionAttributeValues=to_item(values),
         )
         for raw in pages:
-            yield from_dynamodb(raw)
+            item = with_key_fields(from_dynamodb(raw))
+            if item.get("eventId") == equals.get("eventId", item.get("eventId")):
+                yield item

@@ -3,7 +3,8 @@
 - The item is written with ``attribute_not_exists(pk)``: a retried delivery of the same event has the same
   key (partition from the names, sort key from eventTime and the content digest), so the condition fails,
   nothing is written, and no second stream record reaches the merge.
-- The body is stored compressed (zlib with a preset dictionary of OpenLineage vocabulary). When the item
+- The body is stored compressed (zlib with a preset dictionary of OpenLineage vocabulary, named by the item's
+  ``bodyEnc``: ``zlib-d2`` now, ``zlib-d1`` for items written before, both read). When the item
   would pass ``MAX_INLINE_ITEM_BYTES``, the body goes to S3 first and the item points to it, so an accepted
   event never points to a missing object.
 - Errors are translated by ``store.dynamo.dynamo_errors`` (a duplicate is ``DuplicateItem``).
@@ -16,14 +17,17 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lineage_intake.store.body_dictionary import ZDICT_V2
 from lineage_intake.store.dynamo import dynamo_errors, from_dynamodb, item_size, paginate, to_item
 
 MAX_INLINE_ITEM_BYTES = 350_000
-BODY_ENCODING = "zlib-d1"
+BODY_ENCODING = "zlib-d2"
 
 # A preset dictionary of the strings every OpenLineage event repeats. zlib looks back into it, so small
-# events (most of them are 0.5-3 KB) compress to a fraction of their plain-zlib size. Never edit it: stored
+# events (most of them are 0.5-3 KB) compress to a fraction of their plain-zlib size. Never edit one: stored
 # bodies name the dictionary they were written with (``bodyEnc``); add a new one with a new name instead.
+# zlib-d1 (hand-written) is only read now; zlib-d2 (store/body_dictionary.py, from the official schemas) is
+# written.
 _ZDICT_V1 = (
     b'"inputFacets":{},"outputFacets":{},"facets":{},"inputs":[],"outputs":[],'
     b'"dataQualityMetrics":{"rowCount":,"bytes":,"columnMetrics":{"nullCount":,"distinctCount":'
@@ -66,12 +70,27 @@ _ZDICT_V1 = (
     b'"inputs":[{"namespace":"","name":"","facets":{},"inputFacets":{}}],'
     b'"outputs":[{"namespace":"","name":"","facets":{},"outputFacets":{}}]}'
 )
-_ZDICTS = {BODY_ENCODING: _ZDICT_V1}
+_ZDICTS = {"zlib-d1": _ZDICT_V1, "zlib-d2": ZDICT_V2}
 
 
-def encode_body(plain: bytes) -> bytes:
-    compressor = zlib.compressobj(level=6, wbits=15, zdict=_ZDICT_V1)
+def encode_body(plain: bytes, encoding: str = BODY_ENCODING) -> bytes:
+    """``encoding``: another dictionary than the one ingest writes with (tests and benches of older items)."""
+    compressor = zlib.compressobj(level=6, wbits=15, zdict=_ZDICTS[encoding])
     return compressor.compress(plain) + compressor.flush()
+
+
+_EVENT_KINDS = ("RUN", "DATASET", "JOB")  # quarantined items (kind REJECTED) have a sort key of their own
+
+
+def with_key_fields(item: dict[str, Any]) -> dict[str, Any]:
+    """The item with ``eventTime`` and ``eventId``, which items written since zlib-d2 leave to the sort key
+    (``eventTime#eventId``): every reader gets them back, and an item pays for them once
+    (docs/merge.md#storage-cost)."""
+    if item.get("kind") in _EVENT_KINDS and "sk" in item and ("eventTime" not in item or "eventId" not in item):
+        event_time, _, event_id = str(item["sk"]).partition("#")
+        item.setdefault("eventTime", event_time)
+        item.setdefault("eventId", event_id)
+    return item
 
 
 def decode_body(stored: bytes, encoding: str = BODY_ENCODING) -> bytes:
@@ -105,7 +124,7 @@ class EventsStore:
         item = dict(attributes)
         item["bodyEnc"] = BODY_ENCODING
         if item_size(item) + len("body") + len(compressed) > MAX_INLINE_ITEM_BYTES:
-            key = f"bodies/{item['eventId']}"
+            key = f"bodies/{str(item['sk']).partition('#')[2]}"  # the eventId
             self._s3_put(key, compressed)
             item["bodyRef"] = f"s3://{self.bucket}/{key}"
         else:
@@ -145,7 +164,7 @@ class EventsStore:
             Limit=page_size,
         )
         for raw in pages:
-            yield from_dynamodb(raw)
+            yield with_key_fields(from_dynamodb(raw))
 
     def load_body(self, item: Mapping[str, Any]) -> bytes:
         """The event's JSON bytes, from the item or, when offloaded, from S3."""
