@@ -2,21 +2,23 @@
 
 How a bench uses it::
 
-    from cost import FunctionLoad, LogBytes, Profile, authorizer_invocations_per_event, memory_sizes, report
+    from cost import FunctionLoad, LogBytes, Profile, StreamMapping, Traffic, authorizer_invocations_per_event, ...
     memory = memory_sizes()                                   # MemorySize per function, from template.yaml
+    traffic = Traffic(events_per_second=100, tokens=10)       # the load assumed, printed with the figure
     profile = Profile(
         name="single POSTs",
         http_requests=1.0,                                    # per event: 1 for single POSTs, 1/100 in batches of 100
         functions=[
             FunctionLoad("IngestFunction", memory["IngestFunction"], invocations=1.0, ms=ingest_ms),
             FunctionLoad("AuthorizerFunction", memory["AuthorizerFunction"],
-                         invocations=authorizer_invocations_per_event(events_per_request=1), ms=auth_ms),
-            FunctionLoad("MergeFunction", memory["MergeFunction"], invocations=1 / 100, ms=merge_ms),
+                         invocations=authorizer_invocations_per_event(1, traffic), ms=auth_ms),
+            FunctionLoad("MergeFunction", memory["MergeFunction"],
+                         invocations=StreamMapping.of().invocations_per_event(traffic), ms=merge_ms),
         ],
         wru=used.total_wru / n, rru=used.total_rru / n,       # from meter.Meter, per event
         log_bytes=logs.bytes / n,                             # handlers' output, from `with LogBytes() as logs:`
     )                                                         # (Lambda's START/END/REPORT lines are added)
-    for line in report(profile, target_usd=2.50):
+    for line in report(profile, target_usd=2.50, floor_wru=2.5):   # the layout's floor printed beside it
         print(line)
 
 ``ms`` is the measured time per event of that function (CPU time when that is what the bench measures:
@@ -149,16 +151,68 @@ class LogBytes:
         self._saved.clear()
 
 
-def authorizer_invocations_per_event(
-    events_per_request: float, ttl_seconds: float = 60, requests_per_second_per_token: float = 1.0
-) -> float:
+@dataclass(frozen=True)
+class Traffic:
+    """The sustained load a cost figure assumes (printed with it): the same for single POSTs and batches, so
+    the two profiles differ only in how the events are sent."""
+
+    events_per_second: float = 100.0  # per stream shard of the Events table
+    tokens: int = 10  # producers, each with its own token, sending their share steadily
+
+    def describe(self) -> str:
+        return f"{self.events_per_second:g} events/s per stream shard from {self.tokens} tokens"
+
+
+LOW_RATE = Traffic(events_per_second=0.01, tokens=1)  # an event every 100 s: nothing is shared
+
+
+def authorizer_invocations_per_event(events_per_request: float, traffic: Traffic, ttl_seconds: float = 60) -> float:
     """Authorizer invocations per event, with API Gateway caching its decision per Authorization header.
 
-    Assumption (state it with the figure): each token (producer) sends ``requests_per_second_per_token``
-    steadily, so one invocation serves ``ttl * rate`` requests; with no cache (TTL 0) every request invokes it.
+    Each token sends ``events_per_second / tokens`` events steadily, ``events_per_request`` per request; its
+    cached decision serves every request within ``ttl_seconds``, so a token costs at most one invocation per
+    TTL, and one per request when its requests are further apart (or with no cache, TTL 0).
     """
-    requests_per_invocation = max(1.0, ttl_seconds * requests_per_second_per_token) if ttl_seconds > 0 else 1.0
-    return 1.0 / requests_per_invocation / events_per_request
+    requests_per_token_second = traffic.events_per_second / traffic.tokens / events_per_request
+    per_token_second = (
+        requests_per_token_second if ttl_seconds <= 0 else min(requests_per_token_second, 1 / ttl_seconds)
+    )
+    return per_token_second * traffic.tokens / traffic.events_per_second
+
+
+@dataclass(frozen=True)
+class StreamMapping:
+    """The merge's event source mapping on the Events table's stream (template.yaml)."""
+
+    batch_size: int
+    window_seconds: float
+    parallelization: int
+
+    @classmethod
+    def of(cls, template: Mapping[str, Any] | None = None, function: str = "MergeFunction") -> StreamMapping:
+        template = template if template is not None else load_template()
+        events = template["Resources"][function]["Properties"]["Events"]
+        (props,) = [e["Properties"] for e in events.values() if e["Type"] == "DynamoDB"]
+        return cls(
+            batch_size=int(props.get("BatchSize", 100)),
+            window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+            parallelization=int(props.get("ParallelizationFactor", 1)),
+        )
+
+    def invocations_per_event(self, traffic: Traffic) -> float:
+        """Lambda gathers a shard's records for up to the batching window (or until a batch is full) and splits
+        them by partition key over up to ``parallelization`` concurrent invocations: each invocation then holds
+        ``rate x window / parallelization`` records, at least 1 and at most the batch size. With no window,
+        every poll (4 a second on DynamoDB streams) is a batch. However the events were POSTed."""
+        window = self.window_seconds or 0.25
+        per_invocation = traffic.events_per_second * window / self.parallelization
+        return 1 / min(max(per_invocation, 1.0), self.batch_size)
+
+    def describe(self) -> str:
+        return (
+            f"BatchSize {self.batch_size}, MaximumBatchingWindowInSeconds {self.window_seconds:g}, "
+            f"ParallelizationFactor {self.parallelization}"
+        )
 
 
 @dataclass(frozen=True)
@@ -215,7 +269,18 @@ def breakdown(profile: Profile) -> dict[str, float]:
     return {item: usd * MILLION for item, usd in per_event.items()}
 
 
-def report(profile: Profile, target_usd: float) -> list[str]:
+def floor_usd(profile: Profile, wru: float) -> dict[str, float]:
+    """What the layout cannot go under, per million events: the profile's HTTP and Lambda requests and
+    ``wru`` write units per event (ingest's 1 WRU item and the merge's writes per run), at list prices."""
+    costs = breakdown(profile)
+    return {
+        "API Gateway HTTP API requests": costs["API Gateway HTTP API requests"],
+        "Lambda requests": costs["Lambda requests"],
+        "DynamoDB writes": wru * DYNAMODB_PER_MILLION_WRU,
+    }
+
+
+def report(profile: Profile, target_usd: float, floor_wru: float | None = None) -> list[str]:
     """The breakdown, each line with the quantity it comes from, the total and MET/MISSED against the target."""
     costs = breakdown(profile)
     basis = {
@@ -235,4 +300,12 @@ def report(profile: Profile, target_usd: float) -> list[str]:
     lines += [f"  {item}: ${usd:.4f} ({basis[item]})" for item, usd in costs.items()]
     verdict = "MET" if total <= target_usd else "MISSED"
     lines.append(f"  total: ${total:.4f} per million events (target <= ${target_usd:.2f}): {verdict}")
+    if floor_wru is not None:
+        floor = floor_usd(profile, floor_wru)
+        lines.append(
+            f"  floor of this layout: ${sum(floor.values()):.4f} (HTTP ${floor['API Gateway HTTP API requests']:.4f}"
+            f" + Lambda requests ${floor['Lambda requests']:.4f} + writes ${floor['DynamoDB writes']:.4f} at "
+            f"{floor_wru:.3g} WRU/event; no compute, reads or logs): the total is ${total - sum(floor.values()):.4f}"
+            f" above it, the target ${target_usd - sum(floor.values()):+.4f} from it"
+        )
     return lines

@@ -34,8 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 #: The main commit before merge v2 (issue 9): "today's" merge.
 BASELINE = "ea018cb"
-#: The main commit before the cost round (log lines, gsi3 keys, ingest items): "before" in the cost lines.
+#: The main commit before the first cost round (log lines, gsi3 keys): "before" of the streaming writes.
 COST_BASELINE = "93edc1f"
+#: The main commit before the second cost round (zlib-d2 items, trace ids, the stream model): "before" of the
+#: cost lines.
+COST3_BASELINE = "68907c7"
 #: Assumed wall time of one DynamoDB request from Lambda in the same region (billed while the merge waits).
 DYNAMODB_ROUND_TRIP_MS = 6.0
 #: Events of the streaming run merged both on moto's and on the in-memory Events table (same units expected).
@@ -233,7 +236,9 @@ def worker(
             from lineage_intake_tools.local.template import ROOT as TOOLS_ROOT
             from lineage_intake_tools.local.template import Stack
 
-            trace = "Root=1-67890abc-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
+            # unsampled, as most requests are under load (X-Ray's default rule: 1 a second and 5% of the rest);
+            # cost_lines adds the trace ids of the sampled share, measured with the functions' formatter
+            trace = "Root=1-67890abc-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=0"
             os.environ["_X_AMZN_TRACE_ID"] = trace
             stack = Stack(template=load_template(template), prefix="lineage-intake", parameters={})
             context = {
@@ -295,8 +300,11 @@ def worker(
                 if logs:
                     with LogBytes() as emf:  # one flush per invocation of each function
                         logs["ingest"].metrics.flush_metrics()
+                    used["emf_ingest_bytes"] = used.get("emf_ingest_bytes", 0.0) + emf.bytes
+                    with LogBytes() as emf_merge:
                         logs["merge"].metrics.flush_metrics()
-                    used["emf_bytes"] += emf.bytes
+                    used["emf_merge_bytes"] = used.get("emf_merge_bytes", 0.0) + emf_merge.bytes
+                    used["emf_bytes"] += emf.bytes + emf_merge.bytes
                 delta = meter.delta(before)
                 used["wru"] += delta.wru.get("bench-lineage", 0.0) + sum(
                     v for k, v in delta.wru.items() if k.startswith("bench-lineage/")
@@ -362,6 +370,9 @@ def run() -> list[str]:
         # the cost levers of issue 9's last round (log lines, gsi3 keys, ingest items), before and after
         layer, template = _baseline(Path(folder), COST_BASELINE)
         before = _run_worker(layer, template, [COST_STREAM], cost=True, memory=True)
+    with tempfile.TemporaryDirectory() as folder:
+        layer, template = _baseline(Path(folder), COST3_BASELINE)
+        before3 = _run_worker(layer, template, [], cost=True)
         before_platform = cost_module().platform_log_bytes_per_invocation(cost_module().load_template_at(template))
     lines = [f"  merge DynamoDB units per run, metered (today = commit {BASELINE}, same events, same meter):"]
     for name in ("first run", "steady-state run", "10-event run"):
@@ -411,7 +422,7 @@ def run() -> list[str]:
         f"; today {old_small['wru'] / old_small['merges']:.1f}"
     )
     platform = cost_module().platform_log_bytes_per_invocation()
-    return lines + cost_lines(steady, platform, before["steady-state run"], before_platform)
+    return lines + cost_lines(steady, platform, before3["steady-state run"], before_platform)
 
 
 def cost_module() -> Any:
@@ -422,41 +433,95 @@ def cost_module() -> Any:
 
 def cost_lines(steady: dict[str, float], platform: int, before: dict[str, float], before_platform: int) -> list[str]:
     """Cost per million events of steady-state runs (2 events each), single POSTs and batches of 100, now and
-    at ``COST_BASELINE`` (same events, same meter, its own functions, layer and template)."""
+    at ``COST3_BASELINE`` (same events, same meter, same traffic model, its own functions, layer and template),
+    each with the floor of the layout beside it."""
     cost = cost_module()
-    from ingest_bench import fixture_bodies, ingest_work, median_per_event
+    from ingest_bench import fixture_bodies, ingest_work, items_within_one_kb, median_per_event
 
     ingest_ms = median_per_event(ingest_work, fixture_bodies(), repeat=3) / 1000  # microseconds to ms
-    memory = cost.memory_sizes()
+    memory, mapping, traffic = cost.memory_sizes(), cost.StreamMapping.of(), cost.Traffic()
+    trace_bytes = _trace_id_bytes()
+    within, total = items_within_one_kb()
     lines = ["  " + line for line in cost.price_lines()]
-    for label, run in (("now", steady), (f"before (commit {COST_BASELINE})", before)):
+    for label, run in (("now", steady), (f"before (commit {COST3_BASELINE})", before)):
         events = run["merges"]
         lines.append(
             f"  per event, measured, {label}: ingest {run['ingest_wru'] / events:.2f} WRU; merge "
             f"{run['wru'] / events:.2f} WRU, {run['rru'] / events:.2f} RRU, {run['cpu_ms'] / events:.2f} ms CPU "
             f"outside DynamoDB calls, {run['requests'] / events:.2f} DynamoDB requests; log lines "
-            f"{run['log_line_bytes'] / events:.0f} bytes, "
-            f"metrics (EMF) {run['emf_bytes'] / events:.0f} bytes per ingest+merge invocation pair"
+            f"{run['log_line_bytes'] / events:.0f} bytes (unsampled requests), metrics (EMF) "
+            f"{run['emf_ingest_bytes'] / events:.0f} bytes per ingest invocation, "
+            f"{run['emf_merge_bytes'] / events:.0f} per merge invocation"
         )
     lines.append(
-        f"  ingest CPU {ingest_ms:.3f} ms per event (bench/ingest_bench.py, this code) plus its PutItem's round "
-        f"trip; authorizer: 1 ms billed per "
-        "invocation (Lambda's minimum; its decision is cached per token for AuthorizerCacheTtlSeconds = 60 s, one "
-        "request per second per token assumed); merge: one invocation per event for single POSTs, a stream batch "
-        f"of 100 for batches, billed for its CPU outside DynamoDB calls plus {DYNAMODB_ROUND_TRIP_MS:g} ms per "
-        "DynamoDB request (assumed in-region round trip; moto's time is not Lambda's)"
+        f"  ingest items <= 1 KB (1 WRU): {within} of {total} fixture events <= 20 KB (bench/ingest_bench.py); a "
+        f"sampled request's line carries {trace_bytes} more bytes (its X-Ray trace id; before {COST3_BASELINE} "
+        "every line did)"
     )
+    lines.append(
+        f"  assumed traffic, the same for both profiles: {traffic.describe()}. Merge invocations per event from the "
+        f"stream mapping ({mapping.describe()}): {mapping.invocations_per_event(traffic):.3g} (each shard's "
+        f"records of one window split over the parallel batches; at a low rate, "
+        f"{mapping.invocations_per_event(cost.LOW_RATE):g} per event, one record per batch). Authorizer: cached "
+        f"per token for AuthorizerCacheTtlSeconds = 60 s, 1 ms billed per invocation (Lambda's minimum). X-Ray "
+        f"samples 1 request a second and 5% of the rest, per function"
+    )
+    lines.append(
+        f"  ingest CPU {ingest_ms:.3f} ms per event (bench/ingest_bench.py, this code) plus its PutItem's round "
+        f"trip; merge billed for its CPU outside DynamoDB calls plus {DYNAMODB_ROUND_TRIP_MS:g} ms per DynamoDB "
+        "request (assumed in-region round trip; moto's time is not Lambda's)"
+    )
+    floor_wru = FLOOR_INGEST_WRU + FLOOR_RUN_WRU / EVENTS_PER_RUN
     for name, per_request, target in (("single POSTs", 1, 2.50), ("batches of 100", 100, 1.50)):
-        now_profile = _profile(cost, memory, name, per_request, ingest_ms, steady, platform)
-        old_profile = _profile(cost, memory, name, per_request, ingest_ms, before, before_platform)
-        lines += ["  " + line for line in cost.report(now_profile, target_usd=target)]
+        now_profile = _profile(cost, memory, name, per_request, ingest_ms, steady, platform, traffic, trace_bytes)
+        old_profile = _profile(cost, memory, name, per_request, ingest_ms, before, before_platform, traffic, 0)
+        lines += ["  " + line for line in cost.report(now_profile, target_usd=target, floor_wru=floor_wru)]
         old_costs = cost.breakdown(old_profile)
         lines.append(
-            f"    before (commit {COST_BASELINE}, same meter): ${sum(old_costs.values()):.4f} "
+            f"    before (commit {COST3_BASELINE}, same meter, same traffic): ${sum(old_costs.values()):.4f} "
             f"(writes ${old_costs['DynamoDB writes']:.4f} at {old_profile.wru:.3g} WRU/event, logs "
             f"${old_costs['CloudWatch Logs']:.4f} at {cost.log_bytes_per_event(old_profile):.0f} bytes/event)"
         )
+        low = _profile(cost, memory, name, per_request, ingest_ms, steady, platform, cost.LOW_RATE, trace_bytes)
+        lines.append(
+            f"    at a low rate ({cost.LOW_RATE.describe()}: one merge invocation per event, every request "
+            f"authorized and traced): ${sum(cost.breakdown(low).values()):.4f}"
+        )
     return lines
+
+
+#: The layout's write floor (the lead's decision keeps gsi3): a 1 KB event item, and per run the run item, its
+#: gsi1 entry and its gsi3 entry; the steady-state run has 2 events (START, COMPLETE).
+FLOOR_INGEST_WRU, FLOOR_RUN_WRU, EVENTS_PER_RUN = 1.0, 3.0, 2
+
+
+def _trace_id_bytes() -> int:
+    """The bytes a sampled request adds to a function line (its X-Ray trace id), measured with the
+    functions' own formatter on the same line with the trace header sampled and not."""
+    import logging
+
+    from lineage_intake.logs import compact_formatter
+
+    sizes = []
+    saved = os.environ.get("_X_AMZN_TRACE_ID")
+    try:
+        for sampled in ("1", "0"):
+            os.environ["_X_AMZN_TRACE_ID"] = f"Root=1-67890abc-0123456789abcdef01234567;Sampled={sampled}"
+            record = logging.LogRecord("merge", logging.INFO, "app.py", 1, "merge merged", None, None)
+            sizes.append(len(compact_formatter().format(record).encode()))
+    finally:
+        if saved is None:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
+        else:
+            os.environ["_X_AMZN_TRACE_ID"] = saved
+    return sizes[0] - sizes[1]
+
+
+def _sampled_share(requests_per_second: float) -> float:
+    """X-Ray's default sampling rule: the first request each second, then 5% of the others."""
+    if requests_per_second <= 1:
+        return 1.0
+    return (1 + 0.05 * (requests_per_second - 1)) / requests_per_second
 
 
 def _profile(
@@ -467,30 +532,38 @@ def _profile(
     ingest_ms: float,
     run: dict[str, float],
     platform: int,
+    traffic: Any,
+    trace_bytes: int,
 ) -> Any:
     events = run["merges"]
     # billed time: the merge's own CPU plus a DynamoDB round trip per request (an assumption, printed)
     merge_ms = (run["cpu_ms"] + run["requests"] * DYNAMODB_ROUND_TRIP_MS) / events
-    merge_invocations = 1.0 if per_request == 1 else 1 / 100  # a stream batch holds up to 100 records
+    ingest_invocations = 1 / per_request
+    merge_invocations = cost.StreamMapping.of().invocations_per_event(traffic)
+    # each event has one ingest line and one merge line; a sampled invocation's lines carry the trace id
+    rate = traffic.events_per_second
+    traced = _sampled_share(rate * ingest_invocations) + _sampled_share(rate * merge_invocations)
+    log_bytes = (
+        run["log_line_bytes"] / events
+        + traced * trace_bytes
+        + run["emf_ingest_bytes"] / events * ingest_invocations
+        + run["emf_merge_bytes"] / events * merge_invocations
+    )
+    authorizer = cost.authorizer_invocations_per_event(per_request, traffic)
     return cost.Profile(
         name=name,
         http_requests=1 / per_request,
         functions=[
             # one conditional PutItem per event, in turn (a batch's puts are sequential)
             cost.FunctionLoad(
-                "IngestFunction", memory["IngestFunction"], 1 / per_request, ingest_ms + DYNAMODB_ROUND_TRIP_MS
+                "IngestFunction", memory["IngestFunction"], ingest_invocations, ingest_ms + DYNAMODB_ROUND_TRIP_MS
             ),
-            cost.FunctionLoad(
-                "AuthorizerFunction",
-                memory["AuthorizerFunction"],
-                cost.authorizer_invocations_per_event(events_per_request=per_request),
-                cost.authorizer_invocations_per_event(events_per_request=per_request),
-            ),
+            cost.FunctionLoad("AuthorizerFunction", memory["AuthorizerFunction"], authorizer, authorizer),
             cost.FunctionLoad("MergeFunction", memory["MergeFunction"], merge_invocations, merge_ms),
         ],
         wru=(run["ingest_wru"] + run["wru"]) / events,
         rru=run["rru"] / events,
-        log_bytes=run["log_line_bytes"] / events + run["emf_bytes"] / events / per_request,
+        log_bytes=log_bytes,
         platform_log_bytes_per_invocation=platform,
     )
 

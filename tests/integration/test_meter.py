@@ -16,12 +16,16 @@ from aws_lambda_powertools import Logger
 from lineage_intake_tools.local.template import Stack
 
 from bench.cost import (
+    LOW_RATE,
     PLATFORM_LOG_BYTES_PER_INVOCATION,
     FunctionLoad,
     LogBytes,
     Profile,
+    StreamMapping,
+    Traffic,
     authorizer_invocations_per_event,
     breakdown,
+    floor_usd,
     memory_sizes,
     report,
 )
@@ -419,13 +423,52 @@ def test_memory_sizes_come_from_the_template_with_the_globals_default() -> None:
     assert set(sizes) >= {"IngestFunction", "AuthorizerFunction", "MergeFunction"}
 
 
-def test_the_authorizer_cache_amortises_invocations_over_requests_and_batches() -> None:
-    # Given a 60 s cache and one request per second per token
-    # When events come one per request, then 100 per request, then with the cache off
-    # Then one invocation serves 60 requests: 1/60 per event, 1/6,000 per batched event, 1 per request uncached
-    assert authorizer_invocations_per_event(1) == pytest.approx(1 / 60)
-    assert authorizer_invocations_per_event(100) == pytest.approx(1 / 6000)
-    assert authorizer_invocations_per_event(1, ttl_seconds=0) == 1
+def test_the_authorizer_cache_costs_each_token_one_invocation_per_ttl_however_the_events_are_sent() -> None:
+    # Given 100 events/s from 10 tokens (10 events/s each) and a 60 s cache
+    busy = Traffic(events_per_second=100, tokens=10)
+    # When events come one per request, then 100 per request (one request every 10 s per token)
+    # Then each token costs one invocation a minute either way: 10/60 invocations/s over 100 events/s
+    assert authorizer_invocations_per_event(1, busy) == pytest.approx(1 / 600)
+    assert authorizer_invocations_per_event(100, busy) == pytest.approx(1 / 600)
+    # And with the cache off every request invokes it: 1 per event, 1/100 per batched event
+    assert authorizer_invocations_per_event(1, busy, ttl_seconds=0) == 1
+    assert authorizer_invocations_per_event(100, busy, ttl_seconds=0) == pytest.approx(0.01)
+    # And at a low rate (one token, an event every 100 s) no request finds a cached decision
+    assert authorizer_invocations_per_event(1, LOW_RATE) == pytest.approx(1)
+
+
+def test_merge_invocations_come_from_the_template_s_stream_mapping_not_from_the_post_style() -> None:
+    # Given the template's mapping (BatchSize 100, a 1 s window, ParallelizationFactor 10)
+    mapping = StreamMapping.of()
+    assert (mapping.batch_size, mapping.window_seconds, mapping.parallelization) == (100, 1.0, 10)
+    # When 100 events/s reach one shard: a window holds 100 records, split over 10 parallel batches of 10
+    assert mapping.invocations_per_event(Traffic(events_per_second=100)) == pytest.approx(0.1)
+    # Then a faster shard fills whole batches, and a slow one gets a batch per record
+    assert mapping.invocations_per_event(Traffic(events_per_second=5000)) == pytest.approx(0.01)
+    assert mapping.invocations_per_event(LOW_RATE) == 1
+
+
+def test_the_floor_is_the_requests_and_the_layout_s_write_units_only() -> None:
+    # Given single POSTs: one request, ingest, authorizer (1/600) and merge (0.1) invocations, 9 WRU measured
+    profile = Profile(
+        name="single POSTs",
+        http_requests=1,
+        functions=[
+            FunctionLoad("IngestFunction", 512, 1, 7),
+            FunctionLoad("AuthorizerFunction", 512, 1 / 600, 1 / 600),
+            FunctionLoad("MergeFunction", 1024, 0.1, 30),
+        ],
+        wru=9,
+        rru=2,
+        log_bytes=800,
+    )
+    # When its floor is taken at 2.5 WRU per event
+    floor = floor_usd(profile, wru=2.5)
+    # Then it is $1.00 + (1 + 1/600 + 0.1) x $0.20 + 2.5 x $0.625, nothing for compute, reads or logs
+    assert floor["API Gateway HTTP API requests"] == pytest.approx(1.0)
+    assert floor["Lambda requests"] == pytest.approx((1 + 1 / 600 + 0.1) * 0.20)
+    assert floor["DynamoDB writes"] == pytest.approx(1.5625)
+    assert any(line.startswith("  floor of this layout: $2.7828") for line in report(profile, 2.5, floor_wru=2.5))
 
 
 def test_the_cost_breakdown_prices_each_metered_quantity_per_million_events() -> None:
