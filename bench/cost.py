@@ -306,6 +306,11 @@ def report(profile: Profile, target_usd: float, floor_wru: float | None = None) 
             f"  floor of this layout: ${sum(floor.values()):.4f} (HTTP ${floor['API Gateway HTTP API requests']:.4f}"
             f" + Lambda requests ${floor['Lambda requests']:.4f} + writes ${floor['DynamoDB writes']:.4f} at "
             f"{floor_wru:.3g} WRU/event; no compute, reads or logs): the total is ${total - sum(floor.values()):.4f}"
-            f" above it, the target ${target_usd - sum(floor.values()):+.4f} from it"
+            f" above it; the target is "
+            + (
+                f"${target_usd - sum(floor.values()):.4f} above it"
+                if target_usd >= sum(floor.values())
+                else f"${sum(floor.values()) - target_usd:.4f} below it: out of this layout's reach"
+            )
         )
     return lines
