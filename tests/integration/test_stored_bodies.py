@@ -38,7 +38,10 @@ def _store_old_items(pipeline: Pipeline, count: int = 2) -> dict[str, Any]:
     batch = event_file("merge-stream-batch.json")
     records = batch["Records"][:count]
     images = [lambda_image(record) for record in records]
-    assert {image["bodyEnc"]["S"] for image in images} == {"zlib-d1"}
+    assert {image["bodyEnc"]["S"] for image in images} == {"zlib-d1"}, (
+        "events/merge-stream-*.json hold items as ingest wrote them before zlib-d2; if they are regenerated, keep a "
+        "zlib-d1 batch for this test"
+    )
     assert {"eventId", "eventTime", "producer"} <= set(images[0])
     for image in images:
         pipeline.dynamodb.put_item(TableName=pipeline.events_table, Item=image)
