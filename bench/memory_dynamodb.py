@@ -33,6 +33,17 @@ except ModuleNotFoundError:
     from bench.meter import Meter, item_size
 
 PAGE_BYTES = 1024 * 1024
+OPERATIONS = {
+    "get_item": "GetItem",
+    "put_item": "PutItem",
+    "delete_item": "DeleteItem",
+    "update_item": "UpdateItem",
+    "query": "Query",
+    "batch_get_item": "BatchGetItem",
+    "batch_write_item": "BatchWriteItem",
+    "transact_write_items": "TransactWriteItems",
+    "describe_table": "DescribeTable",
+}
 
 
 class MemoryDynamoDB:
@@ -49,32 +60,12 @@ class MemoryDynamoDB:
         self._query_model: Any = None
 
     # ------------------------------------------------------------------ the client's API
-    def get_item(self, **params: Any) -> dict[str, Any]:
-        return self._call("GetItem", params)
-
-    def put_item(self, **params: Any) -> dict[str, Any]:
-        return self._call("PutItem", params)
-
-    def delete_item(self, **params: Any) -> dict[str, Any]:
-        return self._call("DeleteItem", params)
-
-    def update_item(self, **params: Any) -> dict[str, Any]:
-        return self._call("UpdateItem", params)
-
-    def query(self, **params: Any) -> dict[str, Any]:
-        return self._call("Query", params)
-
-    def batch_get_item(self, **params: Any) -> dict[str, Any]:
-        return self._call("BatchGetItem", params)
-
-    def batch_write_item(self, **params: Any) -> dict[str, Any]:
-        return self._call("BatchWriteItem", params)
-
-    def transact_write_items(self, **params: Any) -> dict[str, Any]:
-        return self._call("TransactWriteItems", params)
-
-    def describe_table(self, **params: Any) -> dict[str, Any]:
-        return self._call("DescribeTable", params)
+    def __getattr__(self, name: str) -> Callable[..., dict[str, Any]]:
+        """``get_item``, ``put_item``, ``query``...: the boto3 client's methods, each a call of its operation."""
+        operation = OPERATIONS.get(name)
+        if operation is None:
+            raise AttributeError(name)
+        return lambda **params: self._call(operation, params)
 
     def get_paginator(self, operation: str) -> Any:
         """botocore's own paginator over ``query`` (``LastEvaluatedKey``), as the real client gives it: every
@@ -87,7 +78,8 @@ class MemoryDynamoDB:
             service = botocore.session.get_session().get_service_model("dynamodb")
             self._query_model = service.operation_model("Query")
         config = {"input_token": "ExclusiveStartKey", "output_token": "LastEvaluatedKey", "limit_key": "Limit"}
-        return Paginator(self.query, {**config, "result_key": "Items"}, self._query_model)
+        query = lambda **params: self._call("Query", params)  # noqa: E731
+        return Paginator(query, {**config, "result_key": "Items"}, self._query_model)
 
     # ------------------------------------------------------------------ plumbing
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -309,17 +309,10 @@ def worker(
     return out
 
 
-def _run_worker(
-    layer: Path,
-    template: Path,
-    stream_sizes: list[int],
-    cost: bool = False,
-    memory: bool = False,
-    cross_check: bool = False,
-) -> dict[str, Any]:
+def _run_worker(layer: Path, template: Path, stream_sizes: list[int], **flags: bool) -> dict[str, Any]:
+    """``worker`` in a subprocess (its own imports of ``layer``); ``flags``: the worker's keyword arguments."""
     command = [sys.executable, __file__, "--worker", str(layer), str(template), ",".join(map(str, stream_sizes))]
-    command += (["--cost"] if cost else []) + (["--memory"] if memory else [])
-    command += ["--cross-check"] if cross_check else []
+    command += [f"--{name}" for name, on in flags.items() if on]
     answer = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
     if answer.returncode != 0:
         raise RuntimeError(f"merge cost worker failed: {answer.stderr[-2000:]}")
@@ -501,8 +494,8 @@ def _profile(
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         sizes = [int(s) for s in sys.argv[4].split(",") if s]
-        flags = {"cost": "--cost" in sys.argv, "memory": "--memory" in sys.argv}
-        answer = worker(Path(sys.argv[2]), Path(sys.argv[3]), sizes, **flags, cross_check="--cross-check" in sys.argv)
+        flags = {name: f"--{name}" in sys.argv for name in ("cost", "memory", "cross_check")}
+        answer = worker(Path(sys.argv[2]), Path(sys.argv[3]), sizes, **flags)
         print(json.dumps(answer))
     else:
         for line in run():
