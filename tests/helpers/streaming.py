@@ -1,9 +1,9 @@
 """A streaming run delivered one record per stream batch, on any DynamoDB client, every call metered.
 
-The merge cost bench's streaming figures (bench/merge_cost_bench.py) and the tests of its in-memory client
-(bench/memory_dynamodb.py) and of the merge's per-event work use the same delivery: each event is stored by
-ingest, then its item is merged by ``MergeService.handle`` as the only record of a batch, as the stream
-delivers a run whose events come seconds apart.
+The delivery of the merge cost bench's streaming runs (bench/merge_cost_bench.py), for the tests of its client
+without HTTP (bench/memory_dynamodb.py) and of the merge's per-event work: each event is stored by ingest, then
+its item is merged by ``MergeService.handle`` as the only record of a batch, as the stream delivers a run whose
+events come seconds apart.
 """
 
 from __future__ import annotations
