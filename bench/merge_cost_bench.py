@@ -390,7 +390,7 @@ def run() -> list[str]:
     same_units = all(moto_run[k] == memory_run[k] for k in ("rru", "wru", "ingest_wru", "requests"))
     lines.append(
         f"    (streaming runs go through bench/memory_dynamodb.py: Events table in memory, Lineage table moto's "
-        f"without HTTP, billed by the same meter; cross-check, {CROSS_CHECK_EVENTS} events, boto3 on moto / in "
+        f"without HTTP, billed by the same meter; cross-check, {moto_run['merges']:.0f} events, boto3 on moto / in "
         f"memory: {moto_run['rru']:.1f} / {memory_run['rru']:.1f} RRU, "
         f"{moto_run['wru'] + moto_run['ingest_wru']:.1f} / {memory_run['wru'] + memory_run['ingest_wru']:.1f} WRU, "
         f"{moto_run['requests']:.0f} / {memory_run['requests']:.0f} requests, run items "
