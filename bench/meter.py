@@ -51,10 +51,11 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -221,6 +222,19 @@ class Meter:
         events.register("provide-client-params.dynamodb.*", partial(self._before, client), unique_id=f"meter<{tag}")
         events.register("after-call.dynamodb.*", partial(self._after, client), unique_id=f"meter>{tag}")
         return self
+
+    def call(self, client: Any, operation: str, params: dict[str, Any], send: Callable[[], dict[str, Any]]) -> Any:
+        """Meter one call of a client that botocore does not carry (``memory_dynamodb.MemoryDynamoDB``), by the
+        same hooks: ``send()`` makes the call; a ``ClientError`` is billed as botocore's after-call sees it."""
+        model, context = SimpleNamespace(name=operation), dict[str, Any]()
+        self._before(client, params, model, context)
+        try:
+            parsed = send()
+        except ClientError as exc:
+            self._after(client, exc.response, model, context)
+            raise
+        self._after(client, parsed, model, context)
+        return parsed
 
     def snapshot(self) -> Usage:
         with self._lock:

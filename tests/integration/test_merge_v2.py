@@ -175,8 +175,8 @@ def test_a_seed_named_only_by_column_lineage_is_a_dataset_with_its_downstream_jo
 # ================================================================================== streaming
 def test_a_streaming_run_merges_each_event_from_its_checkpoint_with_constant_work(pipeline: Pipeline) -> None:
     # Given a Flink (STREAMING) run of 300 events on moto, each merged on its own as a stream batch of one record
-    # would (the record's eventTime is the trigger; the stream is left out to keep the test fast; the 5,000-event
-    # run is tests/unit/test_merge_incremental.py, on the same code without moto)
+    # would (the record's eventTime is the trigger; the stream is left out to keep the test fast; 5,000-event runs:
+    # tests/unit/test_merge_incremental.py, the fold alone, and test_merge_streaming.py, units per merge)
     run_id = "66666666-6666-4666-8666-666666666666"
     start, running, _ = flink_streaming_run(run_id, checkpoints=2)
     namespace, job = start["job"]["namespace"], start["job"]["name"]
