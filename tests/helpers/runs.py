@@ -175,7 +175,9 @@ def wide_run(
             "facets": {
                 "schema": {"fields": [{"name": n, "type": "string"} for n in names]},
                 "columnLineage": {
-                    "fields": {n: {"inputFields": [{"namespace": namespace, "name": f"in{i}", "field": n}]} for n in names}
+                    "fields": {
+                        n: {"inputFields": [{"namespace": namespace, "name": f"in{i}", "field": n}]} for n in names
+                    }
                 },
             }
             if fields
