@@ -4,8 +4,8 @@ A run at the limits (README "Limits", ``lineage_intake.limits``): START and COMP
 and 1,000 outputs, the first output with a ``schema`` facet of 5,000 fields and a ``columnLineage`` facet of
 20,000 input fields (4 per field). Runs at 1/10 and 1/5 of every limit show how the work grows (linear: 2x).
 **Anchor:** an ordinary run, Marquez's seed ``etl_orders_7_days`` (4 inputs, 1 output), merged the same way in
-the same process. Every run is the first run of its own job (the merge's most expensive path: it writes the
-job's lineage, every edge, dataset and column edge).
+the same process. Every run is the first run of its own job, in a namespace of its own (the merge's most
+expensive path: it writes the job's lineage, every edge, dataset and column edge).
 
 How: tables from ``template.yaml`` on moto in process, with the local stack's ``moto_lock`` installed (moto's own
 ``TransactWriteItems`` copies the whole table per call, which made this merge quadratic in moto alone: over 10
@@ -14,7 +14,9 @@ minutes and 6 GB); both events go through ``IngestService.store_event``
 stream record, as the stream delivers a run's events. The COMPLETE's merge is the figure: wall time (best of
 ``REPEAT``), and the peak of Python allocations during it (``tracemalloc``, in a separate merge, since tracing
 slows Python down). Both include moto's own work in this process (parsing requests, storing items), so they
-are upper bounds of what the Lambda function does. The bound: the template's ``Timeout`` and ``MemorySize``.
+are upper bounds of what the Lambda function does; the CPU seconds of the same merge (``process_time``) are
+printed beside the wall time, since other processes on a shared machine stretch the wall time only. The bound:
+the template's ``Timeout`` and ``MemorySize``.
 
 Run: ``python bench/merge_limits_bench.py`` (or ``make bench``).
 """

@@ -1,5 +1,5 @@
 """The merge's work per record (issue 13, docs/merge.md "Throughput") on moto: a START that finds no terminal event
-costs one bodiless Query, a job's lineage is written in full transactions with one namespace item per namespace,
+costs one Query and no decode, a job's lineage is written in full transactions with one namespace item per namespace,
 and the conditions that keep an older run's result under a newer one still hold."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import boto3
 import pytest
 from lineage_intake.store.dynamo import TRANSACTION_WRITES
 from lineage_intake.store.events import EventsStore
+from lineage_intake.store.lineage_items import CHECKPOINT_EVERY
 from lineage_intake_tools.local.template import Stack
 
 from tests.helpers.pipeline import Pipeline
@@ -77,15 +78,30 @@ def test_a_start_of_a_batch_run_costs_one_bodiless_query_and_writes_nothing(
     calls = Calls(pipeline.dynamodb)
     # When the merge handles the record
     (outcome,) = pipeline.deliver(records)
-    # Then it made one Query that returns the event types only, decoded no body and wrote nothing
+    # Then it made one Query of the run's first events (a page of CHECKPOINT_EVERY), decoded no body, wrote nothing
     assert outcome.status == "pending" and outcome.reason == "no terminal event yet" and outcome.state == "RUNNING"
-    assert calls.operations() == ["Query"]
-    assert calls.requests[0][1]["ProjectionExpression"] == "eventType, processingType"
+    assert calls.operations() == ["Query"] and calls.requests[0][1]["Limit"] == CHECKPOINT_EVERY
     assert decoded == [] and outcome.written == 0
     assert pipeline.snapshot() == {}
     # When its COMPLETE comes, the run is merged from both events
     (done,) = pipeline.send(complete)
     assert done.status == "merged" and done.state == "COMPLETE" and done.events == 2
+
+
+def test_a_start_and_its_complete_in_one_batch_merge_once_reading_the_events_once(pipeline: Pipeline) -> None:
+    # Given a run's START and COMPLETE stored, and their two stream records in one batch
+    for event in wide_run(NS, JOB, RUN, outputs=2):
+        pipeline.store(event)
+    records = pipeline.filtered(pipeline.new_records())
+    calls = Calls(pipeline.dynamodb)
+    # When the merge handles the batch
+    outcomes = pipeline.deliver(records)
+    # Then the START's record merges the run from the events its first Query read, and the COMPLETE's record is
+    # coalesced: one Query of the Events table in all, before the run's state (the first read of the lineage)
+    assert [o.status for o in outcomes] == ["merged"] and outcomes[0].events == 2
+    queries = [p for name, p in calls.requests if name == "Query"]
+    assert [p["TableName"] for p in queries[:2]] == [pipeline.events_table, pipeline.lineage_table]
+    assert sum(p["TableName"] == pipeline.events_table for p in queries) == 1
 
 
 def test_a_start_that_comes_after_its_complete_merges_the_run(pipeline: Pipeline) -> None:

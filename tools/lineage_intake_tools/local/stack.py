@@ -452,7 +452,7 @@ def _cache_moto_method_names() -> None:
             return names[clazz]
 
         cached._lineage_intake_cached = True  # type: ignore[attr-defined]
-        responses.method_names_from_class = cached  # type: ignore[assignment]
+        responses.method_names_from_class = cached
 
 
 @dataclass

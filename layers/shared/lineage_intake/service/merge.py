@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
@@ -240,6 +240,26 @@ def _connections(value: Any) -> frozenset[str] | None:
     return None
 
 
+def _still_open(head: list[dict[str, Any]], namespace: str, job: str, run_id: str) -> MergeOutcome | None:
+    """A START record's run whose stored events (``head``: all of them, fewer than a checkpoint needs) are all
+    START or RUNNING of a batch job would merge to ``pending`` and write nothing: say so without the run read,
+    the body decode or the fold (docs/merge.md, "Throughput"). None: merge the run."""
+    for item in head:
+        if item.get("eventType") not in _OPEN_TYPES or str(item.get("processingType", "")).upper() == "STREAMING":
+            return None
+    started = any(item.get("eventType") == "START" for item in head)
+    return MergeOutcome(
+        status="pending",
+        kind="RUN",
+        namespace=namespace,
+        job=job,
+        run_id=run_id,
+        state="RUNNING" if started else "PENDING",
+        events=len(head),
+        reason="no terminal event yet",
+    )
+
+
 def _now_iso(now: float) -> str:
     return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -300,8 +320,9 @@ class MergeService:
             run_id = normalize_run_id(image.runId)
             if keys.run_pk(namespace, image.job, run_id) != pk:
                 raise MalformedRecord(f"the record's pk {pk!r} is not the partition of run {run_id}")
-            opened = self._still_open(image, pk, namespace, run_id)
-            outcome = opened or self.merge_run(namespace, image.job, run_id, trigger_time=trigger_time)
+            head = self.events.first_events(pk, CHECKPOINT_EVERY) if image.eventType == "START" else None
+            opened = _still_open(head, namespace, image.job, run_id) if head else None
+            outcome = opened or self.merge_run(namespace, image.job, run_id, trigger_time=trigger_time, head=head)
             read_from = outcome.read_from
         elif image.kind == "DATASET":
             assert image.dataset is not None
@@ -350,20 +371,31 @@ class MergeService:
 
     # ------------------------------------------------------------------ use cases
     def merge_run(
-        self, namespace: str, job: str, run_id: str, *, trigger_time: str | None = None, grace: bool = False
+        self,
+        namespace: str,
+        job: str,
+        run_id: str,
+        *,
+        trigger_time: str | None = None,
+        grace: bool = False,
+        head: list[dict[str, Any]] | None = None,
     ) -> MergeOutcome:
         """Merge one run and write what changed.
 
         With ``trigger_time`` (a stream record's eventTime) at or after the run's checkpoint, only the events
         from the checkpoint on are read; otherwise (no checkpoint, a late event before it, the CLI, the grace
         queue) every event. ``grace``: the START grace period is over (docs/merge.md, "START-less runs").
+        ``head``: every event item of the run, already read (``EventsStore.first_events``): folded whole.
         """
         pk = keys.run_pk(namespace, job, run_id)
         stored = self.lineage.read_run(namespace, job, run_id)
         resume = stored.checkpoint
-        if resume is None or trigger_time is None or trigger_time < resume.boundary:
+        if resume is None or trigger_time is None or trigger_time < resume.boundary or head is not None:
             resume = None
-        events = self._stored_events(pk, since=resume.boundary if resume else None)
+        if head is not None:
+            events = self._decoded(pk, head)
+        else:
+            events = self._stored_events(pk, since=resume.boundary if resume else None)
         merged = merge_run(events, resume=resume, grace_expired=grace or stored.start_missing)
         outcome = MergeOutcome(status="pending", kind="RUN", namespace=namespace, job=job, run_id=run_id)
         outcome.read_from = resume.boundary if resume else ""
@@ -414,34 +446,12 @@ class MergeService:
         return outcome
 
     # ------------------------------------------------------------------ helpers
-    def _still_open(self, image: EventImage, pk: str, namespace: str, run_id: str) -> MergeOutcome | None:
-        """A START or RUNNING record of a batch run whose stored events are all START or RUNNING, fewer than a
-        checkpoint needs: its merge would be ``pending`` and write nothing, so one bodiless Query of the run's
-        event types replaces the run read, the body decode and the fold (docs/merge.md, "Throughput").
-        None: merge the run."""
-        if image.eventType not in _OPEN_TYPES:
-            return None
-        stored = self.events.event_types(pk, CHECKPOINT_EVERY)
-        if stored is None or not stored:
-            return None
-        for item in stored:
-            if item.get("eventType") not in _OPEN_TYPES or str(item.get("processingType", "")).upper() == "STREAMING":
-                return None
-        started = any(item.get("eventType") == "START" for item in stored)
-        return MergeOutcome(
-            status="pending",
-            kind="RUN",
-            namespace=namespace,
-            job=image.job,
-            run_id=run_id,
-            state="RUNNING" if started else "PENDING",
-            events=len(stored),
-            reason="no terminal event yet",
-        )
-
     def _stored_events(self, pk: str, since: str | None = None) -> Iterator[StoredEvent]:
         """The partition's events in sort-key order (from ``since`` on), decoded one page at a time."""
-        for item in self.events.query_partition(pk, since=since):
+        return self._decoded(pk, self.events.query_partition(pk, since=since))
+
+    def _decoded(self, pk: str, items: Iterable[Mapping[str, Any]]) -> Iterator[StoredEvent]:
+        for item in items:
             yield StoredEvent(
                 event_time=str(item.get("eventTime") or str(item["sk"]).partition("#")[0]),
                 event_id=str(item.get("eventId") or str(item["sk"]).partition("#")[2]),

@@ -158,16 +158,14 @@ class EventsStore:
             data = self.s3_factory().get_object(Bucket=bucket, Key=key)["Body"].read()
         return decode_body(data, encoding)
 
-    def event_types(self, pk: str, limit: int) -> list[dict[str, Any]] | None:
-        """The ``eventType`` and ``processingType`` of a partition's events when it holds fewer than ``limit``
-        (one consistent Query page that returns no body); None when it holds more. The merge's cheap look at a
-        run that a START or RUNNING record names (docs/merge.md, "Throughput")."""
+    def first_events(self, pk: str, limit: int) -> list[dict[str, Any]] | None:
+        """Every item of a partition that holds fewer than ``limit`` (one consistent Query page); None when it
+        holds more. The merge's first look at a run that a START record names (docs/merge.md, "Throughput")."""
         with dynamo_errors():
             answer = self.dynamodb.query(
                 TableName=self.table,
                 KeyConditionExpression="pk = :pk",
                 ExpressionAttributeValues={":pk": {"S": pk}},
-                ProjectionExpression="eventType, processingType",
                 ConsistentRead=True,
                 Limit=limit,
             )
