@@ -6,6 +6,9 @@
   every earlier event, so the result is that of a full re-read: it does not depend on the order events arrived
   in, and a duplicate (never stored twice, so no second stream record) cannot count twice. A record whose event
   sorts before the checkpoint re-reads the run whole.
+- A START record first reads the run's events (one Query page of up to ``CHECKPOINT_EVERY``): a run with fewer,
+  all START or RUNNING of a batch job, is ``pending`` at the cost of that read (no run read, no decode, no
+  fold); otherwise those events are folded as above, without reading them again (docs/merge.md, "Throughput").
 - A terminal event without START: the run waits (``awaiting_start``) and is sent to the ``GraceQueue``; its
   message (``handle_grace``, after StartGraceSeconds) merges it from what it has (``startMissing``).
 - A DATASET or JOB record folds that partition of static events into the dataset or job definition.
