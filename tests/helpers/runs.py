@@ -141,3 +141,60 @@ def merged(events: Iterable[dict[str, Any]]) -> MergedRun:
 
 def names(refs: Iterable[Any]) -> list[tuple[str, str]]:
     return [(r.namespace, r.name) for r in refs]
+
+
+SPEC_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+PARENT_FACET_URL = "https://openlineage.io/spec/facets/1-0-0/ParentRunFacet.json#/$defs/ParentRunFacet"
+
+
+def wide_run(
+    namespace: str,
+    job: str,
+    run_id: str,
+    *,
+    outputs: int = 0,
+    fields: int = 0,
+    start: float = 0,
+    parent: tuple[str, str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """START and COMPLETE of a run writing ``outputs`` datasets of ``namespace`` (``out0``...), each with a schema
+    of ``fields`` fields and column lineage from the same field of ``in<i>``; a ``parent`` facet when given."""
+    facets: dict[str, Any] = {}
+    if parent is not None:
+        facets["parent"] = {
+            "_producer": "https://example.com/tests",
+            "_schemaURL": PARENT_FACET_URL,
+            "job": {"namespace": parent[0], "name": parent[1]},
+            "run": {"runId": parent[2]},
+        }
+    names = [f"c{f}" for f in range(fields)]
+    datasets = [
+        {
+            "namespace": namespace,
+            "name": f"out{i}",
+            "facets": {
+                "schema": {"fields": [{"name": n, "type": "string"} for n in names]},
+                "columnLineage": {
+                    "fields": {
+                        n: {"inputFields": [{"namespace": namespace, "name": f"in{i}", "field": n}]} for n in names
+                    }
+                },
+            }
+            if fields
+            else {},
+        }
+        for i in range(outputs)
+    ]
+    return [
+        {
+            "eventType": event_type,
+            "eventTime": at(start + offset),
+            "producer": "https://example.com/tests",
+            "schemaURL": SPEC_URL,
+            "job": {"namespace": namespace, "name": job},
+            "run": {"runId": run_id, "facets": copy.deepcopy(facets)},
+            "inputs": [],
+            "outputs": copy.deepcopy(datasets),
+        }
+        for event_type, offset in (("START", 0), ("COMPLETE", 10))
+    ]

@@ -325,6 +325,12 @@ class MergedRun:
         )
 
     @property
+    def parent_link_child_side(self) -> bool:
+        """The link to a parent run in a closed namespace is the run item's gsi4 keys, not an item under the
+        parent (docs/auth.md, "Namespaces stay closed"): the merge log line says so (``parentLinkChildSide``)."""
+        return self.parent_closed and self.builds_lineage and self.parent is not None and bool(self.parent.run_id)
+
+    @property
     def terminal_time(self) -> str | None:
         return self.end_time if self.state in TERMINAL_STATES or self.status == "awaiting_start" else None
 

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -32,17 +33,29 @@ class Run:
 
 
 def make_runs(
-    pair: Sequence[dict[str, Any]], namespace: str, count: int, jobs: int, prefix: str = "load-job"
+    pair: Sequence[dict[str, Any]],
+    namespace: str,
+    count: int,
+    jobs: int,
+    prefix: str = "load-job",
+    times_from: float | None = None,
 ) -> list[Run]:
-    """``count`` fresh runs of the (START, COMPLETE) ``pair``, spread over ``jobs`` jobs of ``namespace``."""
+    """``count`` fresh runs of the (START, COMPLETE) ``pair``, spread over ``jobs`` jobs of ``namespace``.
+
+    ``times_from`` (epoch seconds): run ``n`` starts 10 ms after run ``n - 1`` and completes 5 ms after its start,
+    as a scheduler's runs follow each other; without it every run keeps the pair's own eventTimes (all runs of
+    a job at the same instant: the merge then orders them by runId, the harder case for its conditions)."""
     out = []
     for n in range(count):
         run_id, job = str(uuid.uuid4()), f"{prefix}-{n % jobs}"
         events = []
-        for template in pair:
+        for i, template in enumerate(pair):
             event = copy.deepcopy(template)
             event["job"]["namespace"], event["job"]["name"] = namespace, job
             event["run"]["runId"] = run_id
+            if times_from is not None:
+                stamp = datetime.fromtimestamp(times_from + n * 0.010 + i * 0.005, UTC)
+                event["eventTime"] = stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             events.append(event)
         out.append(Run(namespace, job, run_id, tuple(events)))
     return out

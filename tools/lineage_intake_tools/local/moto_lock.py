@@ -19,7 +19,8 @@ to restore if a write fails. Under the lock, that is the same all-or-nothing out
 
 And a ``Query`` of a table's own key (not an index) reads that one partition (``partition_query``): moto's
 listed and sorted every item of the table for each one, so every merge (two such Queries) got slower as the
-tables filled, and the local stack fell further behind the longer a load lasted. See docs/merge.md "Throughput".
+tables filled, and the local stack fell further behind the longer a load lasted. And an item is sized once when
+moto builds it (``linear_item_init``), not again at each of its attributes. See docs/merge.md "Throughput".
 """
 
 from __future__ import annotations
@@ -153,6 +154,27 @@ def partition_query(original: Callable[..., Any]) -> Callable[..., Any]:
     return query
 
 
+def linear_item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+    """moto's ``Item.__init__`` sizes the whole item again at each attribute it sets (quadratic in the item's
+    attributes: a 5,000-field schema was sized again for every attribute after it); this sizes each attribute
+    once and checks the total once. The same ``ItemSizeTooLarge`` at the same size, since the size only grows."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    self.hash_key = hash_key
+    self.range_key = range_key
+    values = {key: DynamoType(value) for key, value in attrs.items()}
+    if sum(bytesize(key) + value.size() for key, value in values.items()) > MOTO_ITEM_LIMIT:
+        raise ItemSizeTooLarge
+    self.attrs = LimitedSizeDict()
+    dict.update(self.attrs, values)  # later writes of one attribute keep moto's own check
+
+
+#: moto's limit in ``LimitedSizeDict`` (between DynamoDB's documented 400 KB and the 409-410 KB it accepts).
+MOTO_ITEM_LIMIT = 405_000
+
+
 def _restore(table: Any, key: dict[str, Any], item: Any) -> None:
     """Put an item back as it was (``None``: absent), without a stream record, as a cancelled write leaves it."""
     from moto.dynamodb.models.dynamo_type import DynamoType
@@ -191,6 +213,11 @@ def serialise_dynamodb() -> None:
 
     if not hasattr(vars(Table)["query"], _MARK):
         Table.query = partition_query(vars(Table)["query"])  # type: ignore[method-assign]
+    from moto.dynamodb.models.dynamo_type import Item
+
+    if not hasattr(vars(Item)["__init__"], _MARK):
+        setattr(linear_item_init, _MARK, vars(Item)["__init__"])
+        Item.__init__ = linear_item_init  # type: ignore[method-assign]
 
 
 def unserialise_dynamodb() -> None:
@@ -200,6 +227,11 @@ def unserialise_dynamodb() -> None:
     original_query = getattr(vars(Table)["query"], _MARK, None)
     if original_query is not None:
         Table.query = original_query  # type: ignore[method-assign]
+    from moto.dynamodb.models.dynamo_type import Item
+
+    original_init = getattr(vars(Item)["__init__"], _MARK, None)
+    if original_init is not None:
+        Item.__init__ = original_init  # type: ignore[method-assign]
     for cls in _targets():
         for name in _public_methods(cls):
             original = getattr(vars(cls)[name], _MARK, None)

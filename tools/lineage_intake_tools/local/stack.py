@@ -31,9 +31,9 @@ lines and a ``ready`` line. Logs are Powertools JSON lines on stdout, as in Clou
 stops everything within 5 s and removes the env file.
 
 Two process-wide tweaks keep the one process that hosts moto, the front and the pollers responsive: moto's
-per-request listing of its own package is cached, and the GIL switch interval is 1 ms instead of 5 ms. One
-correctness tweak: moto's DynamoDB backend runs under one lock (``moto_lock``), because its transactions are
-not safe under concurrency.
+per-request listings of its own package and of a response class's methods are cached, and the GIL switch
+interval is 1 ms instead of 5 ms. One correctness tweak: moto's DynamoDB backend runs under one lock
+(``moto_lock``), because its transactions are not safe under concurrency.
 
 ``LocalStack`` is the same thing as a class (``start()``/``stop()``, or ``with LocalStack(port=0) as s:``).
 """
@@ -434,6 +434,27 @@ def _cache_moto_module_list() -> None:
         backends.list_of_moto_modules = cached
 
 
+def _cache_moto_method_names() -> None:
+    """moto lists a response class's methods (``inspect.getmembers``) on every request to find the action's
+    handler: 2-3 % of the stack's CPU under load (py-spy, docs/merge.md "Throughput"). The classes do not change
+    while the process runs, so each list is computed once."""
+    with contextlib.suppress(Exception):
+        from moto.core import responses
+
+        if getattr(responses.method_names_from_class, "_lineage_intake_cached", False):
+            return
+        original = responses.method_names_from_class
+        names: dict[object, list[str]] = {}
+
+        def cached(clazz: object) -> list[str]:
+            if clazz not in names:
+                names[clazz] = original(clazz)
+            return names[clazz]
+
+        cached._lineage_intake_cached = True  # type: ignore[attr-defined]
+        responses.method_names_from_class = cached
+
+
 @dataclass
 class LocalStack:
     """The local pipeline. ``port=0`` picks a free port; ``env_file=None`` writes no env file."""
@@ -561,6 +582,7 @@ class LocalStack:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines from the stand-in
         _cache_moto_module_list()
+        _cache_moto_method_names()
         moto_lock.serialise_dynamodb()  # moto's transactions are not safe under concurrency
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()

@@ -6,6 +6,9 @@
   every earlier event, so the result is that of a full re-read: it does not depend on the order events arrived
   in, and a duplicate (never stored twice, so no second stream record) cannot count twice. A record whose event
   sorts before the checkpoint re-reads the run whole.
+- A START record first reads the run's events (one Query page of up to ``CHECKPOINT_EVERY``): a run with fewer,
+  all START or RUNNING of a batch job, is ``pending`` at the cost of that read (no run read, no decode, no
+  fold); otherwise those events are folded as above, without reading them again (docs/merge.md, "Throughput").
 - A terminal event without START: the run waits (``awaiting_start``) and is sent to the ``GraceQueue``; its
   message (``handle_grace``, after StartGraceSeconds) merges it from what it has (``startMissing``).
 - A DATASET or JOB record folds that partition of static events into the dataset or job definition.
@@ -24,7 +27,7 @@ from __future__ import annotations
 import json
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
@@ -44,6 +47,7 @@ from lineage_intake.static_lineage import merge_dataset_events, merge_job_events
 from lineage_intake.store.dynamo import dynamo_errors
 from lineage_intake.store.events import EventsStore, with_key_fields
 from lineage_intake.store.lineage import LineageStore, WriteResult
+from lineage_intake.store.lineage_items import CHECKPOINT_EVERY
 
 
 class MalformedRecord(DomainError):
@@ -59,6 +63,8 @@ class CorruptEvent(DomainError):
 
 
 _Text = Annotated[str | None, BeforeValidator(text)]
+#: Event types after which a batch run is still open: the fold of such events alone writes nothing.
+_OPEN_TYPES = frozenset({"START", "RUNNING"})
 _Name = Annotated[StrictStr | None, Field(min_length=1)]
 #: The names a record of each kind must carry, besides its namespace.
 _NAMES = {"RUN": ("job", "runId"), "DATASET": ("dataset",), "JOB": ("job",)}
@@ -170,6 +176,7 @@ class MergeOutcome:
     skipped_newer: int = 0
     latest_run: bool | None = None
     start_missing: bool = False
+    parent_link_child_side: bool = False
     lineage_changed: bool = False
     lag_seconds: float | None = None
     duration_ms: float = 0.0
@@ -204,6 +211,7 @@ class MergeOutcome:
             "recordsSkippedNewer": self.skipped_newer or None,
             "latestRun": self.latest_run or None,
             "startMissing": self.start_missing or None,
+            "parentLinkChildSide": self.parent_link_child_side or None,
             "lineageChanged": self.lineage_changed or None,
             "mergeLagSeconds": round(self.lag_seconds, 3) if self.lag_seconds is not None else None,
             "durationMs": round(self.duration_ms, 1),
@@ -233,6 +241,26 @@ def _connections(value: Any) -> frozenset[str] | None:
     if isinstance(value, list | set | frozenset):
         return frozenset(str(v) for v in value)
     return None
+
+
+def _still_open(head: list[dict[str, Any]], namespace: str, job: str, run_id: str) -> MergeOutcome | None:
+    """A START record's run whose stored events (``head``: all of them, fewer than a checkpoint needs) are all
+    START or RUNNING of a batch job would merge to ``pending`` and write nothing: say so without the run read,
+    the body decode or the fold (docs/merge.md, "Throughput"). None: merge the run."""
+    for item in head:
+        if item.get("eventType") not in _OPEN_TYPES or str(item.get("processingType", "")).upper() == "STREAMING":
+            return None
+    started = any(item.get("eventType") == "START" for item in head)
+    return MergeOutcome(
+        status="pending",
+        kind="RUN",
+        namespace=namespace,
+        job=job,
+        run_id=run_id,
+        state="RUNNING" if started else "PENDING",
+        events=len(head),
+        reason="no terminal event yet",
+    )
 
 
 def _now_iso(now: float) -> str:
@@ -296,7 +324,9 @@ class MergeService:
             run_id = normalize_run_id(image.runId)
             if keys.run_pk(namespace, image.job, run_id) != pk:
                 raise MalformedRecord(f"the record's pk {pk!r} is not the partition of run {run_id}")
-            outcome = self.merge_run(namespace, image.job, run_id, trigger_time=trigger_time)
+            head = self.events.first_events(pk, CHECKPOINT_EVERY) if image.eventType == "START" else None
+            opened = _still_open(head, namespace, image.job, run_id) if head else None
+            outcome = opened or self.merge_run(namespace, image.job, run_id, trigger_time=trigger_time, head=head)
             read_from = outcome.read_from
         elif image.kind == "DATASET":
             assert image.dataset is not None
@@ -345,20 +375,31 @@ class MergeService:
 
     # ------------------------------------------------------------------ use cases
     def merge_run(
-        self, namespace: str, job: str, run_id: str, *, trigger_time: str | None = None, grace: bool = False
+        self,
+        namespace: str,
+        job: str,
+        run_id: str,
+        *,
+        trigger_time: str | None = None,
+        grace: bool = False,
+        head: list[dict[str, Any]] | None = None,
     ) -> MergeOutcome:
         """Merge one run and write what changed.
 
         With ``trigger_time`` (a stream record's eventTime) at or after the run's checkpoint, only the events
         from the checkpoint on are read; otherwise (no checkpoint, a late event before it, the CLI, the grace
         queue) every event. ``grace``: the START grace period is over (docs/merge.md, "START-less runs").
+        ``head``: every event item of the run, already read (``EventsStore.first_events``): folded whole.
         """
         pk = keys.run_pk(namespace, job, run_id)
         stored = self.lineage.read_run(namespace, job, run_id)
         resume = stored.checkpoint
-        if resume is None or trigger_time is None or trigger_time < resume.boundary:
+        if resume is None or trigger_time is None or trigger_time < resume.boundary or head is not None:
             resume = None
-        events = self._stored_events(pk, since=resume.boundary if resume else None)
+        if head is not None:
+            events = self._decoded(pk, head)
+        else:
+            events = self._stored_events(pk, since=resume.boundary if resume else None)
         merged = merge_run(events, resume=resume, grace_expired=grace or stored.start_missing)
         outcome = MergeOutcome(status="pending", kind="RUN", namespace=namespace, job=job, run_id=run_id)
         outcome.read_from = resume.boundary if resume else ""
@@ -411,7 +452,10 @@ class MergeService:
     # ------------------------------------------------------------------ helpers
     def _stored_events(self, pk: str, since: str | None = None) -> Iterator[StoredEvent]:
         """The partition's events in sort-key order (from ``since`` on), decoded one page at a time."""
-        for item in self.events.query_partition(pk, since=since):
+        return self._decoded(pk, self.events.query_partition(pk, since=since))
+
+    def _decoded(self, pk: str, items: Iterable[Mapping[str, Any]]) -> Iterator[StoredEvent]:
+        for item in items:
             yield StoredEvent(
                 event_time=str(item.get("eventTime") or str(item["sk"]).partition("#")[0]),
                 event_id=str(item.get("eventId") or str(item["sk"]).partition("#")[2]),
@@ -442,3 +486,4 @@ class MergeService:
         outcome.column_edges = sum(len(c["inputs"]) for c in merged.column_lineage)
         outcome.integration = merged.integration
         outcome.start_missing = merged.start_missing
+        outcome.parent_link_child_side = merged.parent_link_child_side

@@ -176,3 +176,19 @@ class EventsStore:
         with dynamo_errors():  # S3 errors share the codes and the translation
             data = self.s3_factory().get_object(Bucket=bucket, Key=key)["Body"].read()
         return decode_body(data, encoding)
+
+    def first_events(self, pk: str, limit: int) -> list[dict[str, Any]] | None:
+        """Every item of a partition that holds fewer than ``limit`` (one consistent Query page); None when it
+        holds more. The merge's first look at a run that a START record names (docs/merge.md, "Throughput")."""
+        with dynamo_errors():
+            answer = self.dynamodb.query(
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": pk}},
+                ConsistentRead=True,
+                Limit=limit,
+            )
+        items = answer.get("Items", [])
+        if answer.get("LastEvaluatedKey") or len(items) >= limit:
+            return None
+        return [from_dynamodb(item) for item in items]

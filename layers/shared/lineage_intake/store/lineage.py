@@ -190,8 +190,10 @@ class LineageStore(LineageWrites):
         touches it. The job item's ``lineageDigest`` tells, from one GetItem, whether anything changed."""
         job_pk = keys.job_key(run.namespace, run.job)
         job = self._get(job_pk, JOB_SK, ["lineageVersion", "lineageDigest", "placeholder"], consistent=False)
+        listed: set[str] = set()  # namespaces whose item this merge has created (or found) already
         if job is None:  # the job's creation: its namespace is listed from now on (read API)
             result.written += self._create_if_absent(namespace_item(run.namespace, merged_at))
+            listed.add(run.namespace)
         if not run.has_lineage:
             if job is None or job.get("placeholder"):
                 self._create_job(run, merged_at, result)
@@ -206,7 +208,7 @@ class LineageStore(LineageWrites):
             # schemas are recorded as history, as if it had been merged in order (rare: runs out of order).
             result.latest_run = False
             self._write_history(run, job_pk, result)
-            self._write_datasets(run, result)
+            self._write_datasets(run, result, listed)
             return
         result.latest_run = True
         if job is not None and job.get("lineageDigest") == digest:
@@ -239,7 +241,7 @@ class LineageStore(LineageWrites):
             self._write_edges(run, job_pk, have, guard, result)
         except TakenOver:
             return
-        self._write_datasets(run, result)
+        self._write_datasets(run, result, listed)
 
     def _write_edges(self, run: MergedRun, job_pk: str, previous: str, guard: Guard, result: WriteResult) -> None:
         """New edges become current (firstSeen written once); edges the run no longer reports become history
@@ -307,16 +309,17 @@ class LineageStore(LineageWrites):
                 condition = ("#l < :l", {"#l": "lastSeen"}, {":l": {"S": run.last_event_time}})
                 result.written += self._update_if(update_action(self.table, job_pk, item["sk"], moved, condition))
 
-    def _write_datasets(self, run: MergedRun, result: WriteResult) -> None:
+    def _write_datasets(self, run: MergedRun, result: WriteResult, listed: set[str]) -> None:
         """Each dataset of the run exists (partial until defined); its schema and symlinks follow the latest run
         that reported them (``schemaVersion``); each distinct schema has one version item with the first run
         that reported it. Each write is conditional on itself, so no transaction is needed."""
         wanted = {keys.dataset_key(v.ref.namespace, v.ref.name): v for v in run.datasets}
         markers = ["schemaDigest", "schemaVersion"]
         stored = self._batch_get([(pk, DATASET_SK) for pk in wanted], markers, consistent=True)
-        for pk, view in sorted(wanted.items()):
+        for pk, view in sorted(wanted.items()):  # one create-only namespace item per namespace, not per dataset
             current = stored.get((pk, DATASET_SK))
-            if current is None:
+            if current is None and view.ref.namespace not in listed:
+                listed.add(view.ref.namespace)
                 result.written += self._create_if_absent(namespace_item(view.ref.namespace, run.last_event_time))
             sets: dict[str, Any] = dict(dataset_identity(view.ref.namespace, view.ref.name))
             condition = None

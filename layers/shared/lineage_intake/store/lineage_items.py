@@ -113,7 +113,7 @@ def run_item(run: MergedRun, merged_at: str, *, time_index: bool) -> dict[str, A
         item["gsi3pk"] = f"T#{run.last_event_time[:13]}"
         item["gsi3sk"] = run.run_id
     parent = run.parent
-    if run.parent_closed and run.builds_lineage and parent is not None and parent.run_id:
+    if run.parent_link_child_side and parent is not None and parent.run_id:
         item |= child_index_keys(parent.namespace, parent.job, parent.run_id, run.namespace, run.job, run.run_id)
         # In the hash, so that a re-merge of the same events that closes the parent's namespace (events stored
         # before connections were recorded) rewrites the item; items without the index keep their hash.

@@ -210,11 +210,14 @@ class LineageWrites(LineageReader):
         """Datasets named by static lineage exist at least as partial assets."""
         wanted = {keys.dataset_key(r.namespace, r.name): r for r in refs}
         stored = self._batch_get([(pk, DATASET_SK) for pk in wanted], ["pk"], consistent=True)
+        listed: set[str] = set()  # one create-only namespace item per namespace, not per dataset
         for pk, ref in sorted(wanted.items()):
             if (pk, DATASET_SK) in stored:
                 result.unchanged += 1
                 continue
-            result.written += self._create_if_absent(namespace_item(ref.namespace, merged_at))
+            if ref.namespace not in listed:
+                listed.add(ref.namespace)
+                result.written += self._create_if_absent(namespace_item(ref.namespace, merged_at))
             update = Update(
                 sets={
                     **dataset_identity(ref.namespace, ref.name),
