@@ -180,3 +180,98 @@ def test_the_events_page_query_with_a_far_future_before_is_answered(api, lambda_
     # Then the window ends a day after now, so every seed event is listed, newest first
     assert status == 200, body
     assert body["totalCount"] == len(seeded) and body["events"][0]["eventTime"] == seeded[-1]["eventTime"]
+
+
+def ui_run(run_id: str, when: datetime, output_facets: dict[str, Any]) -> list[dict[str, Any]]:
+    """START and COMPLETE of ``ui_fields_job``, writing ``public.ui_fields`` with the given dataset facets."""
+    output = {
+        "namespace": NS,
+        "name": "public.ui_fields",
+        "facets": {
+            "schema": {**FACET, "fields": [{"name": "id", "type": "INTEGER"}, {"name": "total", "type": "INTEGER"}]},
+            **output_facets,
+        },
+    }
+    start = {
+        "eventType": "START",
+        "eventTime": when.isoformat().replace("+00:00", "Z"),
+        "run": {"runId": run_id},
+        "job": {"namespace": NS, "name": "ui_fields_job"},
+        "inputs": [{"namespace": NS, "name": "public.orders"}],
+        "outputs": [output],
+        "producer": FACET["_producer"],
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+    }
+    complete = {**copy.deepcopy(start), "eventType": "COMPLETE"}
+    complete["eventTime"] = (when + timedelta(seconds=5)).isoformat().replace("+00:00", "Z")
+    return [start, complete]
+
+
+FACET = {"_producer": "https://example.com/tests", "_schemaURL": "https://openlineage.io/spec/facets/1-0-0/x.json"}
+DATASET_TAGS = {
+    **FACET,
+    "tags": [{"key": "pii", "value": "true", "source": "CONFIG"}, {"key": "domain", "value": "sales"}],
+}
+COLUMN_LINEAGE = {
+    **FACET,
+    "fields": {"total": {"inputFields": [{"namespace": NS, "name": "public.orders", "field": "order_id"}]}},
+}
+
+
+def test_dataset_tags_column_lineage_and_lifecycle_reach_the_ui_fields(api, lambda_context, stack, aws) -> None:
+    # Given a run whose output carries tags, columnLineage and lifecycleStateChange facets
+    when = datetime.now(UTC) - timedelta(minutes=5)
+    facets = {
+        "tags": DATASET_TAGS,
+        "columnLineage": COLUMN_LINEAGE,
+        "lifecycleStateChange": {**FACET, "lifecycleStateChange": "CREATE"},
+    }
+    Pipeline(aws, stack).send(*ui_run(str(uuid.uuid4()), when, facets))
+    # When the UI reads the dataset listing, the dataset, its versions and the tag list
+    _, rows = call(api, lambda_context, f"/api/v1/namespaces/{NS}/datasets", "limit=20&offset=0")
+    _, dataset = call(api, lambda_context, f"/api/v1/namespaces/{NS}/datasets/public.ui_fields")
+    _, versions = call(api, lambda_context, f"/api/v1/namespaces/{NS}/datasets/public.ui_fields/versions")
+    _, tags = call(api, lambda_context, "/api/v1/tags")
+    # Then the row has a truthy columnLineage naming the derived field, and the dataset's tags
+    row = next(r for r in rows["datasets"] if r["name"] == "public.ui_fields")
+    assert [c["name"] for c in row["columnLineage"]] == ["total"]
+    assert row["tags"] == dataset["tags"] == ["domain:sales", "pii"]
+    assert {"domain:sales", "pii"} <= {t["name"] for t in tags["tags"]}
+    # And the dataset's own GET has the inputs; its version has the lifecycle state; its times are the run's
+    assert dataset["columnLineage"][0]["inputFields"][0]["field"] == "order_id"
+    assert versions["versions"][0]["lifecycleState"] == "CREATE"
+    assert versions["versions"][0]["tags"] == ["domain:sales", "pii"]
+    assert dataset["createdAt"].startswith(when.strftime("%Y-%m-%dT%H:%M"))
+    assert dataset["updatedAt"] >= dataset["createdAt"]
+    assert_valid_response(rows, "/namespaces/{namespace}/datasets")
+    assert_valid_response(versions, "/namespaces/{namespace}/datasets/{dataset}/versions")
+    assert_valid_component(dataset, "Dataset")
+
+
+def test_a_version_without_a_lifecycle_facet_has_a_null_lifecycle_state(api, lambda_context, stack, aws) -> None:
+    # Given a run whose output has no lifecycleStateChange facet; When its versions are read
+    Pipeline(aws, stack).send(*ui_run(str(uuid.uuid4()), datetime.now(UTC) - timedelta(minutes=5), {}))
+    _, versions = call(api, lambda_context, f"/api/v1/namespaces/{NS}/datasets/public.ui_fields/versions")
+    _, rows = call(api, lambda_context, f"/api/v1/namespaces/{NS}/datasets", "limit=20&offset=0")
+    # Then lifecycleState is absent (null, as Marquez), and a row without column lineage has none
+    assert versions["versions"][0].get("lifecycleState") is None
+    row = next(r for r in rows["datasets"] if r["name"] == "public.ui_fields")
+    assert row.get("columnLineage") is None and row["tags"] == []
+
+
+def test_dataset_tags_follow_a_changed_tags_facet_and_survive_a_run_without_one(
+    api, lambda_context, stack, aws
+) -> None:
+    pipeline = Pipeline(aws, stack)
+    base = datetime.now(UTC) - timedelta(minutes=10)
+    # Given a dataset tagged by a first run, then retagged by a second run with the same schema
+    pipeline.send(*ui_run(str(uuid.uuid4()), base, {"tags": DATASET_TAGS}))
+    retagged = {**FACET, "tags": [{"key": "tier", "value": "gold"}]}
+    pipeline.send(*ui_run(str(uuid.uuid4()), base + timedelta(minutes=1), {"tags": retagged}))
+    _, after_change = call(api, lambda_context, f"/api/v1/namespaces/{NS}/datasets/public.ui_fields")
+    # When a third run reports the dataset without a tags facet
+    pipeline.send(*ui_run(str(uuid.uuid4()), base + timedelta(minutes=2), {}))
+    _, after_silence = call(api, lambda_context, f"/api/v1/namespaces/{NS}/datasets/public.ui_fields")
+    # Then the tags are the second run's, and a run that says nothing of tags leaves them
+    assert after_change["tags"] == ["tier:gold"]
+    assert after_silence["tags"] == ["tier:gold"]
