@@ -275,3 +275,17 @@ def test_dataset_tags_follow_a_changed_tags_facet_and_survive_a_run_without_one(
     # Then the tags are the second run's, and a run that says nothing of tags leaves them
     assert after_change["tags"] == ["tier:gold"]
     assert after_silence["tags"] == ["tier:gold"]
+
+
+def test_a_job_without_datasets_is_created_at_its_first_run_not_1970(api, lambda_context, stack, aws) -> None:
+    # Given a job whose only run reports no datasets (a dbt parent job)
+    start, complete = ui_run(str(uuid.uuid4()), datetime.now(UTC) - timedelta(minutes=3), {})
+    for event in (start, complete):
+        event["job"]["name"] = "ui_parent_job"
+        event["inputs"] = event["outputs"] = []
+    Pipeline(aws, stack).send(start, complete)
+    # When the dashboard reads it
+    _, job = call(api, lambda_context, f"/api/v1/namespaces/{NS}/jobs/ui_parent_job")
+    # Then its creation time is its run's, and it was not updated before it was created
+    assert job["createdAt"] == job["latestRun"]["createdAt"] and not job["createdAt"].startswith("1970")
+    assert job["updatedAt"] >= job["createdAt"]

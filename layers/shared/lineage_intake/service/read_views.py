@@ -158,7 +158,10 @@ def job_view(
     # ``/jobs/runs/{id}/facets?type=job``, never rebuilt here from parts.
     facets: dict[str, Any] = {}
     parent = item.get("parentJob") if isinstance(item.get("parentJob"), Mapping) else None
-    created = time_of(item.get("createdAt"), item.get("definedAt"), lineage_run.get("time"), item.get("mergedAt"))
+    # A job created by a run without datasets has no time of its own, and ``mergedAt`` is when the merge ran (an
+    # old event merged today): the earliest of the known times and its runs', never 1970 when a run is known.
+    known = time_of(item.get("createdAt"), item.get("definedAt"), lineage_run.get("time"), item.get("mergedAt"))
+    created = min([t for t in (known, *(r.created_at for r in runs)) if t != EPOCH], default=EPOCH)
     return Job(
         id=NamespaceRef(namespace=namespace, name=name),
         type=str(item.get("processingType") or "BATCH").upper() if item.get("processingType") else "BATCH",
