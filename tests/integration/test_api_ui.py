@@ -18,6 +18,7 @@ from tests.helpers.aws import load_handler
 from tests.helpers.corpus import corpus_json, event_file
 from tests.helpers.marquez_schema import assert_valid_component, assert_valid_response
 from tests.helpers.pipeline import Pipeline
+from tests.helpers.ui_seed import COLUMN_LINEAGE, DATASET_TAGS, FACET, ui_fields_run
 
 SEED = "marquez/docker/metadata.json"
 NS = "food_delivery"
@@ -183,39 +184,7 @@ def test_the_events_page_query_with_a_far_future_before_is_answered(api, lambda_
 
 
 def ui_run(run_id: str, when: datetime, output_facets: dict[str, Any]) -> list[dict[str, Any]]:
-    """START and COMPLETE of ``ui_fields_job``, writing ``public.ui_fields`` with the given dataset facets."""
-    output = {
-        "namespace": NS,
-        "name": "public.ui_fields",
-        "facets": {
-            "schema": {**FACET, "fields": [{"name": "id", "type": "INTEGER"}, {"name": "total", "type": "INTEGER"}]},
-            **output_facets,
-        },
-    }
-    start = {
-        "eventType": "START",
-        "eventTime": when.isoformat().replace("+00:00", "Z"),
-        "run": {"runId": run_id},
-        "job": {"namespace": NS, "name": "ui_fields_job"},
-        "inputs": [{"namespace": NS, "name": "public.orders"}],
-        "outputs": [output],
-        "producer": FACET["_producer"],
-        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
-    }
-    complete = {**copy.deepcopy(start), "eventType": "COMPLETE"}
-    complete["eventTime"] = (when + timedelta(seconds=5)).isoformat().replace("+00:00", "Z")
-    return [start, complete]
-
-
-FACET = {"_producer": "https://example.com/tests", "_schemaURL": "https://openlineage.io/spec/facets/1-0-0/x.json"}
-DATASET_TAGS = {
-    **FACET,
-    "tags": [{"key": "pii", "value": "true", "source": "CONFIG"}, {"key": "domain", "value": "sales"}],
-}
-COLUMN_LINEAGE = {
-    **FACET,
-    "fields": {"total": {"inputFields": [{"namespace": NS, "name": "public.orders", "field": "order_id"}]}},
-}
+    return ui_fields_run(NS, "ui_fields_job", NS, run_id, when, output_facets)
 
 
 def test_dataset_tags_column_lineage_and_lifecycle_reach_the_ui_fields(api, lambda_context, stack, aws) -> None:
