@@ -10,13 +10,14 @@ SAM_STAMP := $(SAM_VENV)/.installed-stamp
 PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-producers unit lint format bench demo clean
+.PHONY: help install run test test-producers test-ui unit lint format bench demo clean
 
 help:
 	@echo "make run    serve the whole pipeline locally on 127.0.0.1:$(PORT) (no Docker, no AWS account)"
 	@echo "make test   lint, cfn-lint and every test (unit, integration, e2e)"
 	@echo "make lint   ruff, mypy, cfn-lint and sam validate --lint only"
 	@echo "make test-producers  dbt-ol, Airflow and openlineage-python against the local stack (installs them once)"
+	@echo "make test-ui  Marquez's web UI (built from source) browsing a local stack in headless chromium (needs npm, chromium)"
 	@echo "make bench  benchmarks, each figure next to its anchor"
 	@echo "make demo   post real events with openlineage-python to a running 'make run' and show the lineage"
 
@@ -51,6 +52,10 @@ test: lint
 # Each producer gets its own venv under $${XDG_CACHE_HOME:-~/.cache}/lineage-intake/producers, built on first use.
 test-producers: $(STAMP)
 	$(BIN)/pytest -m producers tests/producers
+
+# Opt-in: needs Node.js 18+ with npm and Debian's chromium; builds Marquez's UI once (cached). README "make test-ui".
+test-ui: $(STAMP)
+	$(BIN)/python -m tests.ui.ui_check $(if $(UI_OUT),--out $(UI_OUT))
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/integration

@@ -8,6 +8,7 @@ import re
 import subprocess
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -17,7 +18,15 @@ import requests
 from tests.helpers.local_stack import RunningStack
 from tests.helpers.marquez_schema import assert_valid_component, assert_valid_response
 from tests.helpers.stack_client import CLI
-from tests.helpers.ui_seed import dbt_run, food_delivery, send_merged
+from tests.helpers.ui_seed import (
+    COLUMN_LINEAGE,
+    DATASET_TAGS,
+    LIFECYCLE_CREATE,
+    dbt_run,
+    food_delivery,
+    send_merged,
+    ui_fields_run,
+)
 
 DATASETS = "food_delivery"
 STRING, NUMBER = str, int
@@ -229,3 +238,27 @@ def test_the_uis_writes_are_refused_with_403(proxy: str, seeded: dict[str, Any],
     ns = quote(local_stack.namespace, safe="")
     answer = requests.delete(f"{proxy}/api/v1/namespaces/{ns}/jobs/etl_orders_7_days_{seeded['suffix']}", timeout=30)
     assert answer.status_code == 403 and "read-only" in answer.json()["message"]
+
+
+def test_dataset_rows_and_versions_carry_tags_column_lineage_and_lifecycle(
+    proxy: str, seeded: dict[str, Any], local_stack: RunningStack
+) -> None:
+    # Given a run whose output (in its own namespace) has tags, columnLineage and lifecycleStateChange facets
+    namespace = f"ui_fields_{seeded['suffix']}"
+    facets = {"tags": DATASET_TAGS, "columnLineage": COLUMN_LINEAGE, "lifecycleStateChange": LIFECYCLE_CREATE}
+    when = datetime.now(UTC) - timedelta(minutes=10)
+    send_merged(local_stack, ui_fields_run(local_stack.namespace, f"ui_fields_job_{seeded['suffix']}", namespace,
+                                           str(uuid.uuid4()), when, facets))  # fmt: skip
+    # When the datasets page and the dataset drawer's version history read it through the proxy
+    rows = ui_get(proxy, f"/api/v1/namespaces/{namespace}/datasets", "limit=20&offset=0")
+    versions = ui_get(proxy, f"/api/v1/namespaces/{namespace}/datasets/public.ui_fields/versions", "limit=10&offset=0")
+    tags = ui_get(proxy, "/api/v1/tags", "limit=1000")
+    # Then the row's columnLineage is truthy (the page's VIEW link) and names the derived field, tags are listed
+    (row,) = rows["datasets"]
+    assert [c["name"] for c in row["columnLineage"]] == ["total"] and row["tags"] == ["domain:sales", "pii"]
+    assert {"domain:sales", "pii"} <= {t["name"] for t in tags["tags"]}
+    # And the version's lifecycleState is the facet's; its dates are the run's, not 1970
+    (version,) = versions["versions"]
+    assert version["lifecycleState"] == "CREATE" and not row["createdAt"].startswith("1970")
+    assert_valid_response(rows, "/namespaces/{namespace}/datasets")
+    assert_valid_response(versions, "/namespaces/{namespace}/datasets/{dataset}/versions")

@@ -81,3 +81,46 @@ def send_merged(stack: RunningStack, events: list[dict[str, Any]], states: tuple
                 pending.discard(run_id)
         time.sleep(0.3)
     assert not pending, f"runs not merged in {MERGE_TIMEOUT}s: {pending}"
+
+
+FACET = {"_producer": "https://example.com/tests", "_schemaURL": "https://openlineage.io/spec/facets/1-0-0/x.json"}
+DATASET_TAGS = {
+    **FACET,
+    "tags": [{"key": "pii", "value": "true", "source": "CONFIG"}, {"key": "domain", "value": "sales"}],
+}
+#: ``total`` of the UI-fields dataset is computed from the food_delivery seed's ``public.orders.order_id``.
+COLUMN_LINEAGE = {
+    **FACET,
+    "fields": {
+        "total": {"inputFields": [{"namespace": "food_delivery", "name": "public.orders", "field": "order_id"}]}
+    },
+}
+LIFECYCLE_CREATE = {**FACET, "lifecycleStateChange": "CREATE"}
+
+
+def ui_fields_run(
+    namespace: str, job: str, dataset_namespace: str, run_id: str, when: datetime, output_facets: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """START and COMPLETE of ``job`` reading the seed's ``public.orders`` and writing ``public.ui_fields`` (in
+    ``dataset_namespace``) with a two-column schema and ``output_facets`` (tags, columnLineage, lifecycle...)."""
+    output = {
+        "namespace": dataset_namespace,
+        "name": "public.ui_fields",
+        "facets": {
+            "schema": {**FACET, "fields": [{"name": "id", "type": "INTEGER"}, {"name": "total", "type": "INTEGER"}]},
+            **output_facets,
+        },
+    }
+    start = {
+        "eventType": "START",
+        "eventTime": when.isoformat().replace("+00:00", "Z"),
+        "run": {"runId": run_id},
+        "job": {"namespace": namespace, "name": job},
+        "inputs": [{"namespace": "food_delivery", "name": "public.orders"}],
+        "outputs": [output],
+        "producer": FACET["_producer"],
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+    }
+    complete = {**copy.deepcopy(start), "eventType": "COMPLETE"}
+    complete["eventTime"] = (when + timedelta(seconds=5)).isoformat().replace("+00:00", "Z")
+    return [start, complete]

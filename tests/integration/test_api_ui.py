@@ -18,6 +18,7 @@ from tests.helpers.aws import load_handler
 from tests.helpers.corpus import corpus_json, event_file
 from tests.helpers.marquez_schema import assert_valid_component, assert_valid_response
 from tests.helpers.pipeline import Pipeline
+from tests.helpers.ui_seed import COLUMN_LINEAGE, DATASET_TAGS, FACET, ui_fields_run
 
 SEED = "marquez/docker/metadata.json"
 NS = "food_delivery"
@@ -180,3 +181,80 @@ def test_the_events_page_query_with_a_far_future_before_is_answered(api, lambda_
     # Then the window ends a day after now, so every seed event is listed, newest first
     assert status == 200, body
     assert body["totalCount"] == len(seeded) and body["events"][0]["eventTime"] == seeded[-1]["eventTime"]
+
+
+def ui_run(run_id: str, when: datetime, output_facets: dict[str, Any]) -> list[dict[str, Any]]:
+    return ui_fields_run(NS, "ui_fields_job", NS, run_id, when, output_facets)
+
+
+def test_dataset_tags_column_lineage_and_lifecycle_reach_the_ui_fields(api, lambda_context, stack, aws) -> None:
+    # Given a run whose output carries tags, columnLineage and lifecycleStateChange facets
+    when = datetime.now(UTC) - timedelta(minutes=5)
+    facets = {
+        "tags": DATASET_TAGS,
+        "columnLineage": COLUMN_LINEAGE,
+        "lifecycleStateChange": {**FACET, "lifecycleStateChange": "CREATE"},
+    }
+    Pipeline(aws, stack).send(*ui_run(str(uuid.uuid4()), when, facets))
+    # When the UI reads the dataset listing, the dataset, its versions and the tag list
+    _, rows = call(api, lambda_context, f"/api/v1/namespaces/{NS}/datasets", "limit=20&offset=0")
+    _, dataset = call(api, lambda_context, f"/api/v1/namespaces/{NS}/datasets/public.ui_fields")
+    _, versions = call(api, lambda_context, f"/api/v1/namespaces/{NS}/datasets/public.ui_fields/versions")
+    _, tags = call(api, lambda_context, "/api/v1/tags")
+    # Then the row has a truthy columnLineage naming the derived field, and the dataset's tags
+    row = next(r for r in rows["datasets"] if r["name"] == "public.ui_fields")
+    assert [c["name"] for c in row["columnLineage"]] == ["total"]
+    assert row["tags"] == dataset["tags"] == ["domain:sales", "pii"]
+    assert {"domain:sales", "pii"} <= {t["name"] for t in tags["tags"]}
+    # And the dataset's own GET has the inputs; its version has the lifecycle state; its times are the run's
+    assert dataset["columnLineage"][0]["inputFields"][0]["field"] == "order_id"
+    assert versions["versions"][0]["lifecycleState"] == "CREATE"
+    assert versions["versions"][0]["tags"] == ["domain:sales", "pii"]
+    assert dataset["createdAt"].startswith(when.strftime("%Y-%m-%dT%H:%M"))
+    assert dataset["updatedAt"] >= dataset["createdAt"]
+    assert_valid_response(rows, "/namespaces/{namespace}/datasets")
+    assert_valid_response(versions, "/namespaces/{namespace}/datasets/{dataset}/versions")
+    assert_valid_component(dataset, "Dataset")
+
+
+def test_a_version_without_a_lifecycle_facet_has_a_null_lifecycle_state(api, lambda_context, stack, aws) -> None:
+    # Given a run whose output has no lifecycleStateChange facet; When its versions are read
+    Pipeline(aws, stack).send(*ui_run(str(uuid.uuid4()), datetime.now(UTC) - timedelta(minutes=5), {}))
+    _, versions = call(api, lambda_context, f"/api/v1/namespaces/{NS}/datasets/public.ui_fields/versions")
+    _, rows = call(api, lambda_context, f"/api/v1/namespaces/{NS}/datasets", "limit=20&offset=0")
+    # Then lifecycleState is absent (null, as Marquez), and a row without column lineage has none
+    assert versions["versions"][0].get("lifecycleState") is None
+    row = next(r for r in rows["datasets"] if r["name"] == "public.ui_fields")
+    assert row.get("columnLineage") is None and row["tags"] == []
+
+
+def test_dataset_tags_follow_a_changed_tags_facet_and_survive_a_run_without_one(
+    api, lambda_context, stack, aws
+) -> None:
+    pipeline = Pipeline(aws, stack)
+    base = datetime.now(UTC) - timedelta(minutes=10)
+    # Given a dataset tagged by a first run, then retagged by a second run with the same schema
+    pipeline.send(*ui_run(str(uuid.uuid4()), base, {"tags": DATASET_TAGS}))
+    retagged = {**FACET, "tags": [{"key": "tier", "value": "gold"}]}
+    pipeline.send(*ui_run(str(uuid.uuid4()), base + timedelta(minutes=1), {"tags": retagged}))
+    _, after_change = call(api, lambda_context, f"/api/v1/namespaces/{NS}/datasets/public.ui_fields")
+    # When a third run reports the dataset without a tags facet
+    pipeline.send(*ui_run(str(uuid.uuid4()), base + timedelta(minutes=2), {}))
+    _, after_silence = call(api, lambda_context, f"/api/v1/namespaces/{NS}/datasets/public.ui_fields")
+    # Then the tags are the second run's, and a run that says nothing of tags leaves them
+    assert after_change["tags"] == ["tier:gold"]
+    assert after_silence["tags"] == ["tier:gold"]
+
+
+def test_a_job_without_datasets_is_created_at_its_first_run_not_1970(api, lambda_context, stack, aws) -> None:
+    # Given a job whose only run reports no datasets (a dbt parent job)
+    start, complete = ui_run(str(uuid.uuid4()), datetime.now(UTC) - timedelta(minutes=3), {})
+    for event in (start, complete):
+        event["job"]["name"] = "ui_parent_job"
+        event["inputs"] = event["outputs"] = []
+    Pipeline(aws, stack).send(start, complete)
+    # When the dashboard reads it
+    _, job = call(api, lambda_context, f"/api/v1/namespaces/{NS}/jobs/ui_parent_job")
+    # Then its creation time is its run's, and it was not updated before it was created
+    assert job["createdAt"] == job["latestRun"]["createdAt"] and not job["createdAt"].startswith("1970")
+    assert job["updatedAt"] >= job["createdAt"]

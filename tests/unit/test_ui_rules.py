@@ -1,4 +1,5 @@
-"""Pure rules behind Marquez's web UI endpoints (issue 14): the stats buckets in a time zone, and tags facets."""
+"""Pure rules behind Marquez's web UI endpoints (issue 14): the stats buckets in a time zone, tags facets, and the
+dataset attributes kept for the UI (column-lineage fields, lifecycle state, when tags are written)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from lineage_intake import facets
+from lineage_intake.lineage import DatasetView, Ref
 from lineage_intake.marquez_ids import BadParameter
 from lineage_intake.service.read_stats import buckets, period_of, zone_of
+from lineage_intake.store.lineage_items import dataset_ui_changes
 
 
 def test_a_day_is_24_hourly_buckets_ending_with_the_current_hour_in_the_zone() -> None:
@@ -57,3 +60,35 @@ def test_a_tags_facet_gives_sorted_unique_names_with_their_source() -> None:
     }
     assert facets.tags(facet) == ({"name": "owner"}, {"name": "pii"}, {"name": "tier:gold", "source": "CONFIG"})
     assert facets.tags({}) is None and facets.tags({"tags": {"tags": []}}) is None
+
+
+def test_column_lineage_fields_are_the_facets_output_fields_sorted_and_bounded() -> None:
+    # Given a columnLineage facet with fields in any order, one malformed entry, and more fields than kept
+    facet = {"fields": {"total": {"inputFields": []}, "id": {"inputFields": []}, "bad": "not a mapping"}}
+    many = {"fields": {f"c{i:04d}": {} for i in range(facets.MAX_COLUMN_FIELDS + 5)}}
+    # When the reader reads them; Then the valid names, sorted, at most MAX_COLUMN_FIELDS; None without fields
+    assert facets.column_lineage_fields({"columnLineage": facet}) == ("id", "total")
+    assert len(facets.column_lineage_fields({"columnLineage": many}) or ()) == facets.MAX_COLUMN_FIELDS
+    assert facets.column_lineage_fields({"columnLineage": {"fields": {}}}) is None
+    assert facets.column_lineage_fields({}) is None
+
+
+def test_lifecycle_state_is_the_facets_value_or_none() -> None:
+    assert facets.lifecycle_state({"lifecycleStateChange": {"lifecycleStateChange": "OVERWRITE"}}) == "OVERWRITE"
+    assert facets.lifecycle_state({"lifecycleStateChange": {"lifecycleStateChange": ""}}) is None
+    assert facets.lifecycle_state({"lifecycleStateChange": "DROP"}) is None
+    assert facets.lifecycle_state({}) is None
+
+
+def test_a_datasets_ui_attributes_are_written_only_when_a_run_reports_a_change() -> None:
+    ref = Ref("food_delivery", "public.orders")
+    tagged = DatasetView(ref, None, None, tags=({"name": "pii", "source": "CONFIG"},), column_fields=("total",))
+    stored = {"tags": [{"name": "pii", "source": "CONFIG"}], "columnLineageFields": ["total"]}
+    # Given a run reporting what is stored, one reporting nothing, and one reporting new tags
+    same = dataset_ui_changes(tagged, stored)
+    silent = dataset_ui_changes(DatasetView(ref, None, None), stored)
+    retagged = dataset_ui_changes(DatasetView(ref, None, None, tags=({"name": "tier:gold"},)), stored)
+    # Then only the change is written, and a new dataset gets everything reported
+    assert same == {} and silent == {}
+    assert retagged == {"tags": [{"name": "tier:gold"}]}
+    assert dataset_ui_changes(tagged, None) == stored

@@ -283,6 +283,27 @@ def column_lineage(output: Ref, facets: Mapping[str, Any]) -> list[dict[str, Any
     return out
 
 
+#: Output field names kept on a dataset item for its listing row's ``columnLineage`` (docs/read-api.md).
+MAX_COLUMN_FIELDS = 200
+
+
+def column_lineage_fields(facets: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The output fields a ``columnLineage`` facet derives (sorted, at most ``MAX_COLUMN_FIELDS``), or None."""
+    facet = facets.get("columnLineage")
+    fields = facet.get("fields") if isinstance(facet, Mapping) else None
+    if not isinstance(fields, Mapping):
+        return None
+    names = sorted(f[:TAG_CHARS] for f, entry in fields.items() if isinstance(f, str) and isinstance(entry, Mapping))
+    return tuple(names[:MAX_COLUMN_FIELDS]) or None
+
+
+def lifecycle_state(facets: Mapping[str, Any]) -> str | None:
+    """``lifecycleStateChange.lifecycleStateChange`` (CREATE, OVERWRITE, DROP...) of an output, or None."""
+    facet = facets.get("lifecycleStateChange")
+    state = text(facet.get("lifecycleStateChange")) if isinstance(facet, Mapping) else None
+    return state[:TAG_CHARS] if state else None
+
+
 def dataset_lineage(output: Ref, facets: Mapping[str, Any]) -> dict[str, Any] | None:
     """1-2-0 dataset-level dependencies (filters, joins, sorts...) of one output, or None."""
     facet = facets.get("columnLineage")

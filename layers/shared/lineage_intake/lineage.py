@@ -101,8 +101,13 @@ class ColumnEdge:
 
 @dataclass(frozen=True)
 class DatasetView:
-    """What one run (or static event) says about a dataset: its schema fields and symlinks."""
+    """What one run (or static event) says about a dataset: its schema fields and symlinks, and for Marquez's
+    web UI its ``tags`` facet, the output fields its ``columnLineage`` facet names and its lifecycle state
+    (None: the run said nothing of it)."""
 
     ref: Ref
     fields: tuple[Mapping[str, Any], ...] | None
     symlinks: tuple[Mapping[str, Any], ...] | None
+    tags: tuple[Mapping[str, str], ...] | None = None
+    column_fields: tuple[str, ...] | None = None
+    lifecycle_state: str | None = None

@@ -399,13 +399,17 @@ class MergedRun:
         }
 
     def lineage_digest(self) -> str:
-        """Digest of everything the job's lineage records hold from this run: edges, each dataset's schema and
-        symlinks, column lineage, job content. Equal digest: nothing to write but the run item."""
+        """Digest of everything the job's lineage records hold from this run: edges, each dataset's schema,
+        symlinks and tags, column lineage, job content. Equal digest: nothing to write but the run item. Tags
+        join a dataset's entry only when reported, so the digests of runs without them did not change."""
         return content_hash(
             [
                 self.job_content(),
                 [e.content() for e in self.edges()],
-                [[v.ref.as_dict(), v.fields, v.symlinks] for v in self.datasets],
+                [
+                    [v.ref.as_dict(), v.fields, v.symlinks, *([v.tags] if v.tags is not None else [])]
+                    for v in self.datasets
+                ],
                 [c.content() for c in self.column_edges()],
             ]
         )
@@ -448,13 +452,17 @@ def dataset_views(
     ``named``: datasets only column lineage names (no facets: partial datasets without a schema)."""
     views = []
     for ref in sorted(set(inputs) | set(outputs) | set(named)):
-        fields = symlinks = None
+        fields = symlinks = tags = None
         for state in (inputs.get(ref), outputs.get(ref)):
             if state is None:
                 continue
             fields = facets.schema_fields(state.facets) or fields
             symlinks = facets.symlinks(state.facets) or symlinks
-        views.append(DatasetView(ref, fields, symlinks))
+            tags = facets.tags(state.facets) or tags
+        out = outputs.get(ref)
+        column_fields = facets.column_lineage_fields(out.facets) if out else None
+        lifecycle = facets.lifecycle_state(out.facets) if out else None
+        views.append(DatasetView(ref, fields, symlinks, tags, column_fields, lifecycle))
     return views
 
 

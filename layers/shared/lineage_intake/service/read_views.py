@@ -158,7 +158,10 @@ def job_view(
     # ``/jobs/runs/{id}/facets?type=job``, never rebuilt here from parts.
     facets: dict[str, Any] = {}
     parent = item.get("parentJob") if isinstance(item.get("parentJob"), Mapping) else None
-    created = time_of(item.get("createdAt"), item.get("definedAt"), lineage_run.get("time"), item.get("mergedAt"))
+    # A job created by a run without datasets has no time of its own, and ``mergedAt`` is when the merge ran (an
+    # old event merged today): the earliest of the known times and its runs', never 1970 when a run is known.
+    known = time_of(item.get("createdAt"), item.get("definedAt"), lineage_run.get("time"), item.get("mergedAt"))
+    created = min([t for t in (known, *(r.created_at for r in runs)) if t != EPOCH], default=EPOCH)
     return Job(
         id=NamespaceRef(namespace=namespace, name=name),
         type=str(item.get("processingType") or "BATCH").upper() if item.get("processingType") else "BATCH",
@@ -228,6 +231,8 @@ def dataset_version_view(
         namespace=namespace,
         source_name=namespace,
         fields=fields,
+        tags=tag_names(dataset),
+        lifecycle_state=str(version["lifecycleState"]) if version.get("lifecycleState") else None,
         description=str(dataset.get("definedDescription") or ""),
         created_by_run=run_view(run) if run else None,
     )
@@ -276,16 +281,28 @@ def dataset_view(
                 )
             )
         column_lineage = [ColumnLineage(name=f, input_fields=v) for f, v in sorted(by_field.items())] or None
-    created = time_of(item.get("createdAt"), item.get("registeredAt"), item.get("definedAt"), item.get("mergedAt"))
+    elif isinstance(item.get("columnLineageFields"), list):
+        # A listing row: the output fields only, from the dataset item (no read per row); the dataset's own
+        # GET gives their inputs (docs/read-api.md "What Marquez's web UI needs").
+        column_lineage = [ColumnLineage(name=str(f)) for f in item["columnLineageFields"]] or None
+    # The merge's dataset item has ``createdAt`` (since issue 14) and ``schemaVersion`` (<time>#<runId> of the
+    # latest schema); a DatasetEvent's has ``definedAt``.
+    schema_time = str(item.get("schemaVersion") or "").partition("#")[0]
+    created = time_of(
+        item.get("createdAt"), item.get("registeredAt"), item.get("definedAt"), item.get("mergedAt"), schema_time
+    )
     return Dataset(
         id=NamespaceRef(namespace=namespace, name=name),
         name=name,
         physical_name=name,
         created_at=created,
-        updated_at=time_of(item.get("mergedAt"), item.get("definedAt"), item.get("createdAt")),
+        updated_at=max(
+            time_of(item.get("mergedAt"), item.get("definedAt"), item.get("createdAt")), time_of(schema_time), created
+        ),
         namespace=namespace,
         source_name=namespace,
         fields=fields,
+        tags=tag_names(item),
         description=item.get("definedDescription") or None,
         current_version=version_of(namespace, name, [f.model_dump() for f in fields]),
         column_lineage=column_lineage,

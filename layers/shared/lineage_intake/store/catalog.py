@@ -25,7 +25,7 @@ JOB_ATTRIBUTES = (
 )  # fmt: skip
 DATASET_ATTRIBUTES = (
     "type", "namespace", "name", "createdAt", "mergedAt", "partial", "fields", "symlinks", "definedFields",
-    "definedDescription", "definedAt", "registeredAt", "definedBy",
+    "definedDescription", "definedAt", "registeredAt", "definedBy", "schemaVersion", "tags", "columnLineageFields",
 )  # fmt: skip
 
 

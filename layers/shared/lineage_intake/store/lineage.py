@@ -33,12 +33,14 @@ from lineage_intake.store.lineage_items import (
     CHECKPOINT_SUFFIX,
     CHILD_INDEX,
     DATASET_SK,
+    DATASET_UI_ATTRIBUTES,
     JOB_SK,
     checkpoint_item,
     child_link_suffix,
     column_item,
     column_sk,
     dataset_identity,
+    dataset_ui_changes,
     edge_item,
     edge_sk,
     job_identity,
@@ -314,14 +316,17 @@ class LineageStore(LineageWrites):
         that reported them (``schemaVersion``); each distinct schema has one version item with the first run
         that reported it. Each write is conditional on itself, so no transaction is needed."""
         wanted = {keys.dataset_key(v.ref.namespace, v.ref.name): v for v in run.datasets}
-        markers = ["schemaDigest", "schemaVersion"]
+        markers = ["schemaDigest", "schemaVersion", *DATASET_UI_ATTRIBUTES]
         stored = self._batch_get([(pk, DATASET_SK) for pk in wanted], markers, consistent=True)
         for pk, view in sorted(wanted.items()):  # one create-only namespace item per namespace, not per dataset
             current = stored.get((pk, DATASET_SK))
             if current is None and view.ref.namespace not in listed:
                 listed.add(view.ref.namespace)
                 result.written += self._create_if_absent(namespace_item(view.ref.namespace, run.last_event_time))
-            sets: dict[str, Any] = dict(dataset_identity(view.ref.namespace, view.ref.name))
+            ui = dataset_ui_changes(view, current)
+            for tag in ui.get("tags") or ():
+                result.written += self._create_if_absent(tag_item(tag))
+            sets: dict[str, Any] = dict(dataset_identity(view.ref.namespace, view.ref.name)) | ui
             condition = None
             if view.fields is not None or view.symlinks is not None:
                 digest = content_hash({"fields": view.fields, "symlinks": view.symlinks})
@@ -331,7 +336,7 @@ class LineageStore(LineageWrites):
                 ):
                     result.written += self._update_if(self._version_action(pk, view, digest, run))
                 if current is not None and (current.get("schemaDigest") == digest or have > run.order):
-                    result.unchanged += 1
+                    self._write_dataset_ui(pk, ui, result)
                     continue
                 sets |= {
                     "fields": [dict(f) for f in view.fields] if view.fields is not None else None,
@@ -345,10 +350,20 @@ class LineageStore(LineageWrites):
                     {":sv": {"S": run.order}},
                 )
             elif current is not None:
-                result.unchanged += 1
+                self._write_dataset_ui(pk, ui, result)
                 continue
-            update = Update(sets=sets, set_if_absent={"partial": True})
+            update = Update(sets=sets, set_if_absent={"partial": True, "createdAt": run.last_event_time})
             result.written += self._update_if(update_action(self.table, pk, DATASET_SK, update, condition))
+
+    def _write_dataset_ui(self, pk: str, ui: dict[str, Any], result: WriteResult) -> None:
+        """Tags or column-lineage fields that changed while the schema did not: one update, rare (the last merged
+        run that reports them wins). Nothing changed: no write."""
+        if not ui:
+            result.unchanged += 1
+            return
+        update = Update(sets=ui)
+        condition: tuple[str, dict[str, str], dict[str, Any]] = ("attribute_exists(pk)", {}, {})
+        result.written += self._update_if(update_action(self.table, pk, DATASET_SK, update, condition))
 
     def _version_action(self, pk: str, view: Any, digest: str, run: MergedRun) -> Action:
         """One item per distinct schema of a dataset; ``firstSeen``/``firstRun``: the earliest run that had it."""
@@ -361,6 +376,8 @@ class LineageStore(LineageWrites):
                 "schemaDigest": digest,
                 "firstSeen": run.sort_time,
                 "firstRun": {"namespace": run.namespace, "job": run.job, "runId": run.run_id},
+                # Marquez's dataset version lifecycleState: the facet of the run that made the version, or none.
+                "lifecycleState": view.lifecycle_state,
             }
         )
         condition = ("attribute_not_exists(#f) OR #f > :f", {"#f": "firstSeen"}, {":f": {"S": run.sort_time}})

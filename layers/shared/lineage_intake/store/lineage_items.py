@@ -9,7 +9,7 @@ from typing import Any
 
 from lineage_intake import keys
 from lineage_intake.errors import DomainError
-from lineage_intake.lineage import ColumnEdge, Edge, content_hash
+from lineage_intake.lineage import ColumnEdge, DatasetView, Edge, content_hash
 from lineage_intake.merge import Checkpoint, MergedRun
 from lineage_intake.store.dynamo import approximate_size
 
@@ -64,6 +64,22 @@ def tag_item(tag: Mapping[str, str]) -> dict[str, Any]:
         "name": tag["name"],
         **({"description": f"from a tags facet (source: {source})"} if source else {}),
     }
+
+
+#: What a dataset item keeps for Marquez's web UI's listing rows, from the runs' facets (docs/read-api.md "Tags").
+DATASET_UI_ATTRIBUTES = ("tags", "columnLineageFields")
+
+
+def dataset_ui_changes(view: DatasetView, current: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``tags`` and ``columnLineageFields`` a run reports of a dataset that differ from its stored item
+    (``current``, projected with ``DATASET_UI_ATTRIBUTES`` in the read the merge does anyway); a run that says
+    nothing of them changes nothing. Empty (the common case): no write."""
+    reported = {
+        "tags": [dict(t) for t in view.tags] if view.tags is not None else None,
+        "columnLineageFields": list(view.column_fields) if view.column_fields is not None else None,
+    }
+    have = current or {}
+    return {name: value for name, value in reported.items() if value is not None and have.get(name) != value}
 
 
 def job_identity(namespace: str, name: str) -> dict[str, Any]:
