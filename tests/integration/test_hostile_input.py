@@ -50,7 +50,7 @@ def stored_body(session: boto3.Session, event_id: str) -> Any | None:
     )
     found = ddb.scan(
         TableName=store.table,
-        FilterExpression="eventId = :id",
+        FilterExpression="contains(sk, :id)",  # the item keeps its eventId in the sort key only
         ExpressionAttributeValues={":id": {"S": event_id}},
     )["Items"]
     if not found:
