@@ -138,7 +138,8 @@ def run() -> list[str]:
     verdict = "meets" if p99 <= TARGET_P99 else "MISSES"
     return [
         f"  load: {stats.sent / stats.seconds:.1f} events/s for {stats.seconds:.0f} s from {THREADS} producers "
-        f"({stats.accepted} accepted, {len(stats.errors)} failed after retries); {len(load_lags)} runs merged, "
+        f"({stats.accepted} accepted, {len(stats.retried)} of them by a retry after an unanswered attempt, "
+        f"{len(stats.errors)} failed after retries); {len(load_lags)} runs merged, "
         f"the last {drain_seconds:.1f} s after the load ended",
         f"  merge lag under load (COMPLETE accepted -> run merged): p50 {p50:.2f} s, p99 {p99:.2f} s",
         cpu_line,

@@ -100,8 +100,13 @@ def alive(pid: int) -> bool:
     return "State:\tZ" not in status
 
 
+#: The banner's last line (tools/lineage_intake_tools/local/stack.py ``_banner``).
+READY_LINE = "# ready: POST OpenLineage events to"
+
+
 def start_stack(tmp: Path, *args: str) -> RunningStack:
-    """Start ``python -m lineage_intake_tools.local.stack`` and wait for its env file (written when ready)."""
+    """Start ``python -m lineage_intake_tools.local.stack`` and wait for its env file (written when ready) and its
+    banner's ready line."""
     tmp.mkdir(parents=True, exist_ok=True)
     env_file = tmp / "openlineage.env"
     log_file = tmp / "stack.log"
@@ -115,7 +120,9 @@ def start_stack(tmp: Path, *args: str) -> RunningStack:
             env={k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENLINEAGE_"))},
         )
     deadline = time.monotonic() + START_TIMEOUT
-    while not env_file.exists():
+    # The env file is the machine-readable ready signal; the banner on stdout follows it. Waiting for both keeps
+    # a test that reads the banner from racing the stack's stdout on a loaded machine.
+    while not (env_file.exists() and READY_LINE in log_file.read_text(errors="replace")):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             process.wait()

@@ -141,6 +141,9 @@ class ProducerStats:
     duplicate: int = 0
     resent: int = 0  # events sent a second time on purpose (a client's retry)
     errors: list[str] = field(default_factory=list)
+    # sends whose first attempt was stored but unanswered (a timeout under load), so the retry came back
+    # "duplicate": accepted once, as exactly-once storage promises; the earlier attempts' errors, for the record
+    retried: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -183,7 +186,7 @@ class Producers:
                     if copies == 2:
                         with self._lock:
                             self.stats.resent += 1
-                    statuses = [self._post(session, event) for _ in range(copies)]
+                    statuses = [self._post(session, event, resend=copy > 0) for copy in range(copies)]
                     if "accepted" in statuses and event is run.events[-1]:
                         on_complete(run, time.perf_counter())
 
@@ -204,9 +207,11 @@ class Producers:
             time.sleep(wait)
         return max(due, time.perf_counter() - period) + period
 
-    def _post(self, session: Any, event: dict[str, Any]) -> str:
-        """POST one event; retried (as clients do) on 5xx and connection errors. Its status, or "error"."""
+    def _post(self, session: Any, event: dict[str, Any], resend: bool = False) -> str:
+        """POST one event; retried (as clients do) on 5xx and connection errors. Its status, or "error".
+        ``resend``: a deliberate second copy, whose "duplicate" stays one even after a failed attempt."""
         body = json.dumps(event)
+        failed: list[str] = []
         for attempt in range(5):
             try:
                 answer = session.post(self.url, data=body, headers=self.headers, timeout=30)
@@ -215,6 +220,10 @@ class Producers:
             else:
                 if answer.status_code == 200:
                     status = str(answer.json().get("status", "accepted"))
+                    if status == "duplicate" and failed and not resend:
+                        status = "accepted"  # this send's own earlier attempt stored it
+                        with self._lock:
+                            self.stats.retried.append("; ".join(failed))
                     with self._lock:
                         self.stats.sent += 1
                         if status == "duplicate":
@@ -225,6 +234,7 @@ class Producers:
                 error = f"{answer.status_code}: {answer.text[:200]}"
                 if answer.status_code < 500:
                     break
+            failed.append(error)
             time.sleep(0.2 * (attempt + 1))
         with self._lock:
             self.stats.sent += 1
