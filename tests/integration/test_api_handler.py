@@ -7,16 +7,12 @@ import copy
 import json
 import uuid
 from collections.abc import Iterator
-from types import ModuleType
 from typing import Any
 from urllib.parse import quote
 
-import boto3
 import pytest
-from lineage_intake_tools.local.template import Stack
 
 from tests.helpers.api_request import api_get as get
-from tests.helpers.aws import load_handler
 from tests.helpers.corpus import corpus_json
 from tests.helpers.marquez_schema import assert_valid_response
 from tests.helpers.pipeline import Pipeline
@@ -26,20 +22,10 @@ NS = "food_delivery"
 
 
 @pytest.fixture
-def pipeline(stack: Stack, aws: boto3.Session) -> Pipeline:
-    return Pipeline(aws, stack)
-
-
-@pytest.fixture
 def seeded(pipeline: Pipeline) -> list[dict[str, Any]]:
     events = corpus_json(SEED)
     pipeline.send(*events)
     return events
-
-
-@pytest.fixture
-def api(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    return load_handler(stack, "ApiFunction", monkeypatch)
 
 
 def jobs_of(events: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -14,7 +14,6 @@ import boto3
 import pytest
 from lineage_intake_tools.local.template import Stack
 
-from tests.helpers.aws import load_handler
 from tests.helpers.corpus import corpus_json, event_file
 from tests.helpers.marquez_schema import assert_valid_component, assert_valid_response
 from tests.helpers.pipeline import Pipeline
@@ -40,11 +39,6 @@ def seeded(stack: Stack, aws: boto3.Session) -> list[dict[str, Any]]:
             event["job"].setdefault("facets", {})["tags"] = TAGS
     Pipeline(aws, stack).send(*events)
     return events
-
-
-@pytest.fixture
-def api(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    return load_handler(stack, "ApiFunction", monkeypatch)
 
 
 def call(api: ModuleType, context: Any, path: str, query: str = "", method: str = "GET") -> tuple[int, Any]:

@@ -6,18 +6,12 @@ import copy
 import json
 from typing import Any
 
-import boto3
 import pytest
 from lineage_intake_tools.local.template import Stack
 
 from tests.helpers.cli_run import CliRun, cli_runner
 from tests.helpers.pipeline import Pipeline
 from tests.helpers.runs import dbt_family, seed_run
-
-
-@pytest.fixture
-def pipeline(stack: Stack, aws: boto3.Session) -> Pipeline:
-    return Pipeline(aws, stack)
 
 
 @pytest.fixture

@@ -4,18 +4,13 @@ as Marquez facets, plus the run that reported them."""
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 from urllib.parse import quote
 
-import boto3
-import pytest
 from lineage_intake import keys
 from lineage_intake.store.lineage_quality import QUALITY_SK
-from lineage_intake_tools.local.template import Stack
 
 from tests.helpers.api_request import api_get as get
-from tests.helpers.aws import load_handler
 from tests.helpers.marquez_schema import assert_valid_response
 from tests.helpers.pipeline import Pipeline
 from tests.helpers.quality import assertions_of, dbt_test_run, fluentd_full_run
@@ -23,16 +18,6 @@ from tests.helpers.runs import seed_run
 
 NS, MODEL = "bigquery", "random-gcp-project.dbt_test1.test_third_dbt_model"
 LATER_RUN, EARLIER_RUN = "7a3f0c1e-8a4b-4c7d-9e2f-000000000001", "7a3f0c1e-8a4b-4c7d-9e2f-000000000002"
-
-
-@pytest.fixture
-def pipeline(stack: Stack, aws: boto3.Session) -> Pipeline:
-    return Pipeline(aws, stack)
-
-
-@pytest.fixture
-def api(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    return load_handler(stack, "ApiFunction", monkeypatch)
 
 
 def dataset_path(namespace: str, name: str) -> str:

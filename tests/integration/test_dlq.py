@@ -15,11 +15,6 @@ from tests.helpers.runs import seed_run
 
 
 @pytest.fixture
-def pipeline(stack: Stack, aws: boto3.Session) -> Pipeline:
-    return Pipeline(aws, stack)
-
-
-@pytest.fixture
 def dlq_url(stack: Stack, aws: boto3.Session) -> str:
     return str(aws.client("sqs").get_queue_url(QueueName=stack.physical_name("MergeDeadLetterQueue"))["QueueUrl"])
 

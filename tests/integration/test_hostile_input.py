@@ -21,17 +21,11 @@ from lineage_intake.models import DatasetEvent, JobEvent, parse_event
 from lineage_intake.service.ingest import canonical_json, describe, event_id_of
 from lineage_intake.store.dynamo import from_dynamodb
 from lineage_intake.store.events import EventsStore
-from lineage_intake_tools.local.template import Stack
 
-from tests.helpers.aws import TEST_STACK, load_handler
+from tests.helpers.aws import TEST_STACK
 from tests.helpers.hostile import CRASH_INPUTS, Body, hostile_bodies, http_request
 
 ALLOWED = {200, 400, 403, 413, 415}
-
-
-@pytest.fixture
-def ingest(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    return load_handler(stack, "IngestFunction", monkeypatch)
 
 
 def send(app: ModuleType, body: Body, context: Any) -> tuple[int, Any]:

@@ -18,7 +18,6 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from lineage_intake import keys
 from lineage_intake.store.events import MAX_INLINE_ITEM_BYTES, EventsStore
-from lineage_intake_tools.local.template import Stack
 
 from tests.helpers.aws import TEST_STACK, load_handler
 from tests.helpers.corpus import INVALID_FIXTURES, concrete_corpus_events, corpus_json, event_file
@@ -26,11 +25,6 @@ from tests.helpers.eventlog import is_quarantine_item, structured_lines, table_i
 
 EVENTS_TABLE = TEST_STACK.physical_name("EventsTable")
 BUCKET = TEST_STACK.physical_name("BodyBucket")
-
-
-@pytest.fixture
-def ingest(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    return load_handler(stack, "IngestFunction", monkeypatch)
 
 
 def call(app: ModuleType, event: dict[str, Any], context: Any) -> tuple[int, dict[str, Any], dict[str, str]]:

@@ -40,16 +40,6 @@ from tests.helpers.runs import (
 )
 
 
-@pytest.fixture
-def pipeline(stack: Stack, aws: boto3.Session) -> Pipeline:
-    return Pipeline(aws, stack)
-
-
-@pytest.fixture
-def merge_app(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    return load_handler(stack, "MergeFunction", monkeypatch)
-
-
 def log_lines(app: ModuleType, caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     """The function's log records, rendered by its own Powertools JSON formatter."""
     formatter = app.logger.registered_formatter

@@ -8,12 +8,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import boto3
 import pytest
 from lineage_intake.store.dynamo import TRANSACTION_WRITES
 from lineage_intake.store.events import EventsStore
 from lineage_intake.store.lineage_items import CHECKPOINT_EVERY
-from lineage_intake_tools.local.template import Stack
 
 from tests.helpers.pipeline import Pipeline
 from tests.helpers.runs import flink_streaming_run, wide_run
@@ -22,11 +20,6 @@ NS = "team-x"
 JOB = "load_orders"
 RUN = "0193a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a01"
 OLDER_RUN = "0193a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a02"
-
-
-@pytest.fixture
-def pipeline(stack: Stack, aws: boto3.Session) -> Pipeline:
-    return Pipeline(aws, stack)
 
 
 class Calls:

@@ -6,21 +6,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import boto3
-import pytest
 from lineage_intake.store.catalog import CatalogStore
 from lineage_intake.store.lineage_items import CHECKPOINT_EVERY
-from lineage_intake_tools.local.template import Stack
 
 from tests.helpers.pipeline import Pipeline
 from tests.helpers.runs import at, dbt_family, flink_streaming_run, seed_run
 
 NS = "food_delivery"
-
-
-@pytest.fixture
-def pipeline(stack: Stack, aws: boto3.Session) -> Pipeline:
-    return Pipeline(aws, stack)
 
 
 def rerun(events: list[dict[str, Any]], run_id: str, *times: str) -> list[dict[str, Any]]:

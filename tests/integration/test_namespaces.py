@@ -20,7 +20,6 @@ from lineage_intake_tools.local.template import Stack
 
 from tests.helpers.api_request import api_get
 from tests.helpers.auth import ingest_request
-from tests.helpers.aws import load_handler
 from tests.helpers.cli_run import CliRun, cli_runner
 from tests.helpers.pipeline import Pipeline
 from tests.helpers.runs import at
@@ -33,26 +32,6 @@ PARENT_NS, CHILD_NS = "default", "team-x"
 PARENT_JOB, CHILD_JOB = "nightly_dag", "load_orders"
 PARENT_RUN = "0193a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6b"
 CHILD_RUN = "0193a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6c"
-
-
-@pytest.fixture
-def pipeline(stack: Stack, aws: boto3.Session) -> Pipeline:
-    return Pipeline(aws, stack)
-
-
-@pytest.fixture
-def ingest(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    return load_handler(stack, "IngestFunction", monkeypatch)
-
-
-@pytest.fixture
-def merge_app(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    return load_handler(stack, "MergeFunction", monkeypatch)
-
-
-@pytest.fixture
-def api(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    return load_handler(stack, "ApiFunction", monkeypatch)
 
 
 @pytest.fixture

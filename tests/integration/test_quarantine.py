@@ -11,18 +11,12 @@ from typing import Any
 import pytest
 from lineage_intake.service.ingest import canonical_json
 from lineage_intake.store.events import decode_body
-from lineage_intake_tools.local.template import Stack
 
 from tests.helpers.aws import TEST_STACK, load_handler
 from tests.helpers.corpus import event_file
 from tests.helpers.eventlog import cap_counters, is_quarantine_item, quarantined, structured_lines, table_items
 
 EVENTS_TABLE = TEST_STACK.physical_name("EventsTable")
-
-
-@pytest.fixture
-def ingest(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    return load_handler(stack, "IngestFunction", monkeypatch)
 
 
 def call(app: ModuleType, event: dict[str, Any], context: Any) -> tuple[int, dict[str, Any]]:

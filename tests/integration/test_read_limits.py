@@ -3,7 +3,6 @@ most one DynamoDB request per node it returns (docs/read-api.md "Requests per no
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -11,7 +10,6 @@ import pytest
 from lineage_intake_tools.local.template import Stack
 
 from tests.helpers.api_request import api_get as get
-from tests.helpers.aws import load_handler
 from tests.helpers.corpus import corpus_json
 from tests.helpers.marquez_schema import assert_valid_response
 from tests.helpers.pipeline import Pipeline
@@ -25,11 +23,6 @@ def seeded(stack: Stack, aws: boto3.Session) -> list[dict[str, Any]]:
     events = corpus_json(SEED)
     Pipeline(aws, stack).send(*events)
     return events
-
-
-@pytest.fixture
-def api(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    return load_handler(stack, "ApiFunction", monkeypatch)
 
 
 def test_job_listing_rows_carry_their_latest_run(api, lambda_context, seeded) -> None:

@@ -25,11 +25,6 @@ NOW = 1_795_000_000.0
 
 
 @pytest.fixture
-def pipeline(stack: Stack, aws: boto3.Session) -> Pipeline:
-    return Pipeline(aws, stack)
-
-
-@pytest.fixture
 def admin(stack: Stack, aws: boto3.Session) -> Admin:
     ddb = aws.client("dynamodb")
     return Admin(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
 from lineage_intake import keys
 from lineage_intake.principal import Principal
@@ -13,16 +12,10 @@ from lineage_intake.store.quarantine import QuarantineStore
 from lineage_intake_tools.local.template import Stack
 
 from tests.helpers.eventlog import CliRunner, stack_env, table_items
-from tests.helpers.pipeline import Pipeline
 from tests.helpers.runs import seed_run
 
 JOB = "etl_orders_7_days"
 OTHER = "etl_delivery_7_days"
-
-
-@pytest.fixture
-def pipeline(stack: Stack, aws: boto3.Session) -> Pipeline:
-    return Pipeline(aws, stack)
 
 
 @pytest.fixture

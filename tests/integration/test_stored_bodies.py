@@ -8,7 +8,6 @@ import json
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 from lineage_intake.service.eventlog import EventLog, Filters
 from lineage_intake.store.eventlog import EventLogReader
@@ -21,11 +20,6 @@ from tests.helpers.corpus import event_file
 from tests.helpers.pipeline import Pipeline, lambda_image
 
 RUN = ("my-namespace", "my-job", "d46e465b-d358-4d32-83d4-df660ff614dd")
-
-
-@pytest.fixture
-def pipeline(stack: Stack, aws: boto3.Session) -> Pipeline:
-    return Pipeline(aws, stack)
 
 
 def _event_log(pipeline: Pipeline) -> EventLog:

@@ -37,6 +37,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from lineage_intake_tools.local.front import free_port
+
 from tests.helpers.local_stack import RunningStack, start_stack, stop_stack
 from tests.helpers.stack_client import CLI
 from tests.helpers.ui_seed import COLUMN_LINEAGE, DATASET_TAGS, LIFECYCLE_CREATE, dbt_run, send_merged, ui_fields_run
@@ -111,12 +113,6 @@ SHOWN = {
     "search": [JOB, DATASET.split(".", 1)[1]],
     "events": ["ui_fields_job"],  # the page opens on today: the demo's events are from 2020
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def run(command: list[str], cwd: Path) -> None:
