@@ -191,4 +191,4 @@ class EventsStore:
         items = answer.get("Items", [])
         if answer.get("LastEvaluatedKey") or len(items) >= limit:
             return None
-        return [from_dynamodb(item) for item in items]
+        return [with_key_fields(from_dynamodb(item)) for item in items]
