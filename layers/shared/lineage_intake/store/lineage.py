@@ -316,13 +316,15 @@ class LineageStore(LineageWrites):
         that reported them (``schemaVersion``); each distinct schema has one version item with the first run
         that reported it. Each write is conditional on itself, so no transaction is needed."""
         wanted = {keys.dataset_key(v.ref.namespace, v.ref.name): v for v in run.datasets}
-        markers = ["schemaDigest", "schemaVersion", *DATASET_UI_ATTRIBUTES]
+        markers = ["schemaDigest", "schemaVersion", "createdAt", *DATASET_UI_ATTRIBUTES]
         stored = self._batch_get([(pk, DATASET_SK) for pk in wanted], markers, consistent=True)
         for pk, view in sorted(wanted.items()):  # one create-only namespace item per namespace, not per dataset
             current = stored.get((pk, DATASET_SK))
             if current is None and view.ref.namespace not in listed:
                 listed.add(view.ref.namespace)
                 result.written += self._create_if_absent(namespace_item(view.ref.namespace, run.last_event_time))
+            if current is not None and str(current.get("createdAt") or "~") > run.first_event_time:
+                self._move_created_back(pk, run.first_event_time, result)
             ui = dataset_ui_changes(view, current)
             for tag in ui.get("tags") or ():
                 result.written += self._create_if_absent(tag_item(tag))
@@ -352,8 +354,16 @@ class LineageStore(LineageWrites):
             elif current is not None:
                 self._write_dataset_ui(pk, ui, result)
                 continue
-            update = Update(sets=sets, set_if_absent={"partial": True, "createdAt": run.last_event_time})
+            update = Update(sets=sets, set_if_absent={"partial": True, "createdAt": run.first_event_time})
             result.written += self._update_if(update_action(self.table, pk, DATASET_SK, update, condition))
+
+    def _move_created_back(self, pk: str, first_event_time: str, result: WriteResult) -> None:
+        """``createdAt`` is the earliest first event of the runs that reported the dataset, whatever order they
+        (or a streaming run's events) were merged in: a later merge that saw earlier events moves it back. Rare:
+        only out-of-order arrivals write."""
+        update = Update(sets={"createdAt": first_event_time})
+        condition = ("attribute_not_exists(#c) OR #c > :c", {"#c": "createdAt"}, {":c": {"S": first_event_time}})
+        result.written += self._update_if(update_action(self.table, pk, DATASET_SK, update, condition))
 
     def _write_dataset_ui(self, pk: str, ui: dict[str, Any], result: WriteResult) -> None:
         """Tags or column-lineage fields that changed while the schema did not: one update, rare (the last merged
