@@ -4,8 +4,9 @@
 (StartGraceFunction): a run whose terminal event came without START, after StartGraceSeconds (docs/merge.md).
 Both share the settings, the Powertools utilities and the service of this module.
 
-Thin by design: Powertools' batch processor walks the stream batch and reports the records that failed
-(ReportBatchItemFailures), so that a poisoned record never holds back the records of other runs; the domain
+Thin by design: a Powertools batch processor walks the stream batch and reports the records that failed
+(ReportBatchItemFailures); it stops at the first failure and before the timeout, reporting the rest as deferred
+(``lineage_intake.stream_batch``, docs/merge.md#failures-what-holds-a-lane-and-for-how-long). The domain
 (``lineage_intake.service.merge``) does the work, one call per record, and hands back an outcome that
 ``report`` turns into one log line and its metrics.
 """
@@ -22,14 +23,23 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lineage_intake.config import MergeSettings
 from lineage_intake.logs import function_logger
 from lineage_intake.service.merge import Batch, MergeOutcome, MergeService
+from lineage_intake.stream_batch import Deferral, GuardedBatchProcessor
 
 settings = MergeSettings.from_env()
 logger = function_logger()
 metrics = Metrics()
 tracer = Tracer()
+
+
+def report_deferred(deferral: Deferral) -> None:
+    """One log line and one metric per invocation that deferred records (not one per record)."""
+    logger.warning("merge deferred", extra=deferral.log_fields())
+    metrics.add_metric(name="MergeRecordsDeferred", unit=MetricUnit.Count, value=deferral.count)
+
+
 #: The parser model turns each record's attribute values into plain values; the service parses NewImage itself,
 #: so that a malformed image is reported as a failed merge with the field it lacks.
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams, model=DynamoDBStreamRecordModel)
+processor = GuardedBatchProcessor(reserve_ms=settings.time_reserve_seconds * 1000, on_deferred=report_deferred)
 grace_processor = BatchProcessor(event_type=EventType.SQS)
 
 #: Outcome -> metric counted once per merge (coalesced, ignored and pending records count nothing).

@@ -19,6 +19,9 @@ TEST_STACK = Stack.from_template(prefix="test")
 
 @dataclass
 class FakeLambdaContext:
+    """A Lambda context whose remaining time is a fake clock: it moves only when a test calls ``spend``, so a
+    test of the merge's time guard drives time without sleeping and without flaking."""
+
     function_name: str = "test-function"
     function_version: str = "$LATEST"
     memory_limit_in_mb: int = 512
@@ -26,9 +29,14 @@ class FakeLambdaContext:
     aws_request_id: str = "00000000-0000-0000-0000-000000000000"
     log_group_name: str = "/aws/lambda/test-function"
     log_stream_name: str = "test"
+    #: A fresh invocation of the longest function (MergeFunction's Timeout, 120 s).
+    remaining_ms: int = 120_000
 
     def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+        return max(0, self.remaining_ms)
+
+    def spend(self, milliseconds: int) -> None:
+        self.remaining_ms -= milliseconds
 
 
 FAKE_AWS_ENV = {

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lineage_intake.errors import validation_problems
 
@@ -56,6 +56,20 @@ class MergeSettings(EventsSettings):
     start_grace_queue_url: str = Field(alias="START_GRACE_QUEUE_URL", min_length=1)
     #: Write the run items' time index (gsi3) that the read API's /events and /stats read.
     time_index: bool = Field(alias="LINEAGE_TIME_INDEX", default=True)
+    #: A stream invocation starts no record after the first with less time left than this, so it returns before
+    #: its timeout (``lineage_intake.stream_batch``); the figure behind the default: docs/merge.md#failures.
+    time_reserve_seconds: int = Field(alias="MERGE_TIME_RESERVE_SECONDS", default=45, ge=1, le=899)
+    #: The function's Timeout (Lambda does not tell a function its own), to check the reserve against it.
+    timeout_seconds: int | None = Field(alias="MERGE_TIMEOUT_SECONDS", default=None, ge=1, le=900)
+
+    @model_validator(mode="after")
+    def _reserve_within_timeout(self) -> MergeSettings:
+        if self.timeout_seconds is not None and self.time_reserve_seconds >= self.timeout_seconds:
+            raise ValueError(
+                f"MERGE_TIME_RESERVE_SECONDS ({self.time_reserve_seconds}) must be less than the function's "
+                f"timeout MERGE_TIMEOUT_SECONDS ({self.timeout_seconds})"
+            )
+        return self
 
 
 class AuthorizerSettings(_Settings):

@@ -26,10 +26,17 @@ settings of the template's ``DynamoDB`` event (``stack.stream_source()``):
   retries from there; an empty or null list is a success; a malformed list (missing, empty or unknown
   identifiers) fails the whole batch. A function error with ``BisectBatchOnFunctionError`` splits the batch in
   two and retries each half; splitting is free, and ``MaximumRetryAttempts`` counts the retries of a batch
-  that cannot be split further (or of the records left after a partial failure). A batch whose retries are
-  exhausted, or whose records are older than ``MaximumRecordAgeInSeconds``, is skipped and its metadata is
-  sent to the ``OnFailure`` destination (an SQS message shaped like Lambda's, with ``DDBStreamBatchInfo``).
-  All of this is per lane: a failing batch holds back only the keys of its own lane, as on AWS.
+  that cannot be split further. A batch whose retries are exhausted, or whose records are older than
+  ``MaximumRecordAgeInSeconds``, is skipped and its metadata is sent to the ``OnFailure`` destination (an SQS
+  message shaped like Lambda's, with ``DDBStreamBatchInfo``). All of this is per lane: a failing batch holds
+  back only the keys of its own lane, as on AWS.
+- **Retries after a partial failure** count against ``MaximumRetryAttempts`` only when the invocation
+  checkpointed nothing (the lowest reported record was the batch's first). AWS does not say plainly whether
+  such a retry counts; it says that with bisection on, a partial response "bisects" the batch at the reported
+  record, and that splitting does not count. A retry after progress is that split, so it is free here: a lane
+  whose merge keeps deferring records to return before its timeout (``lineage_intake.stream_batch``) always
+  progresses and never sends healthy records to the DLQ. docs/merge.md#failures-what-holds-a-lane-and-for-how-long
+  has the reading and what the other reading would mean on AWS.
 """
 
 from __future__ import annotations
@@ -640,12 +647,19 @@ class StreamPoller:
         index = next(i for i, r in enumerate(batch) if r.sequence_number == lowest)
         self._done(lane, index, from_segment=False)
         remaining = batch[index:]
-        for record in remaining:
-            record.failures += 1
+        counted = index == 0  # no record checkpointed: the same records again, a retry (see the module docstring)
+        if counted:
+            for record in remaining:
+                record.failures += 1
         self.log(
             "WARNING",
             "stream batch partially failed",
-            {"function": self.config.function_logical_id, "checkpoint": lowest, "retrying": len(remaining)},
+            {
+                "function": self.config.function_logical_id,
+                "checkpoint": lowest,
+                "retrying": len(remaining),
+                "retryCounted": counted,
+            },
         )
         if from_segment:
             lane.segments.popleft()
