@@ -12,8 +12,9 @@ epoch seconds). The files are committed; the tests and `sam local invoke` read t
 - ``merge-stream-poison.json``: the START record of that run, then a poisoned record (the COMPLETE event of the
   Marquez seed's ``food_delivery/etl_menus`` run, whose stored body is corrupt: it cannot be decoded), then
   the COMPLETE record of the good run. Each NewImage is the item as stored, so storing the NewImages (put_item)
-  recreates the table that the batch describes. The merge reports the poisoned record's sequence number in
-  ``batchItemFailures`` and merges the good run.
+  recreates the table that the batch describes. The merge merges the good run at its START (which reads the
+  stored COMPLETE), fails the poisoned record and stops there: it reports the poisoned record's sequence number
+  and the COMPLETE's after it in ``batchItemFailures``, so that Lambda retries from the poisoned record.
 """
 
 from __future__ import annotations

@@ -57,10 +57,11 @@ def sequence_numbers(records: list[dict[str, Any]]) -> list[str]:
 
 @dataclass
 class Invocation:
-    """One invocation of the merge handler by the poller: the records it got, those it handed to the merge
-    service (by sort key), and its answer (or the error that failed it)."""
+    """One invocation of the merge handler by the poller: the records it got (by sort key, and their sequence
+    numbers), those it handed to the merge service (by sort key), and its answer (or the error that failed it)."""
 
     records: list[str]
+    numbers: list[str]
     handled: list[str] = field(default_factory=list)
     answer: Any = None
     error: str | None = None
@@ -103,7 +104,10 @@ class MergeLane:
         self.poller.attach()
 
     def _invoke(self, event: dict[str, Any]) -> Any:
-        self._current = Invocation(records=[str(r["dynamodb"]["Keys"]["sk"]["S"]) for r in event["Records"]])
+        self._current = Invocation(
+            records=[str(r["dynamodb"]["Keys"]["sk"]["S"]) for r in event["Records"]],
+            numbers=sequence_numbers(event["Records"]),
+        )
         self._context = FakeLambdaContext()
         self.invocations.append(self._current)
         try:

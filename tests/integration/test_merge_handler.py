@@ -122,7 +122,7 @@ def test_the_stream_batch_in_events_merges_the_run_that_ingest_stored(
     assert run["eventCount"] == 2
 
 
-def test_a_poisoned_record_is_reported_without_blocking_the_other_runs(
+def test_a_poisoned_record_stops_the_batch_and_the_records_after_it_are_reported_for_the_retry(
     merge_app: ModuleType,
     lambda_context: Any,
     aws: boto3.Session,
@@ -135,22 +135,33 @@ def test_a_poisoned_record_is_reported_without_blocking_the_other_runs(
     ddb = aws.client("dynamodb")
     for record in batch["Records"]:
         ddb.put_item(TableName=TEST_STACK.physical_name("EventsTable"), Item=lambda_image(record))
-    poisoned = batch["Records"][1]["dynamodb"]["SequenceNumber"]
+    numbers = [r["dynamodb"]["SequenceNumber"] for r in batch["Records"]]
     # When the merge function gets the batch (START, poisoned record, COMPLETE)
     answer = merge_app.handler(batch, lambda_context)
-    # Then only the poisoned record is reported, and the run after it was merged all the same
-    assert answer == {"batchItemFailures": [{"itemIdentifier": poisoned}]}
+    # Then the poisoned record and the COMPLETE after it are reported: Lambda retries from the poisoned record
+    assert answer == {"batchItemFailures": [{"itemIdentifier": n} for n in numbers[1:]]}
+    # And the good run was merged by its START record, which read the run's stored events (COMPLETE included),
+    # while the COMPLETE record after the poison was not handed to the merge (the retry will hand it)
     run = LineageStore(ddb, TEST_STACK.physical_name("LineageTable")).get_run(
         "my-namespace", "my-job", "d46e465b-d358-4d32-83d4-df660ff614dd"
     )
     assert run is not None and run["state"] == "COMPLETE"
-    # And the failure is one structured log line with its reason, and a MergeErrors metric
     lines = log_lines(merge_app, caplog)
+    merges = [line for line in lines if line["message"].startswith("merge ") and line.get("outcome")]
+    assert [(m["outcome"], m.get("job"), m.get("triggerEventType")) for m in merges] == [
+        ("merged", "my-job", "START"),
+        ("failed", "etl_menus", "COMPLETE"),
+    ]
+    # And the failure is one structured log line with its reason, and a MergeErrors metric
     (failed,) = [line for line in lines if line.get("outcome") == "failed"]
-    assert failed["reason"] == "corrupt_event" and failed["job"] == "etl_menus" and failed["level"] == "ERROR"
-    (merged,) = [line for line in lines if line.get("outcome") == "merged"]
-    assert merged["events"] == 2 and merged["recordsWritten"] > 0
-    assert {"MergeErrors", "RunsMerged", "MergeLag"} <= set(metric_names(metric_blobs(capsys)))
+    assert failed["reason"] == "corrupt_event" and failed["level"] == "ERROR"
+    # And one line says what was deferred, why, and names the first deferred run; one metric counts them
+    (deferred,) = [line for line in lines if line["message"] == "merge deferred"]
+    assert deferred["deferred"] == 1 and deferred["reason"] == "after_failure"
+    assert (deferred["job"], deferred["runId"]) == ("my-job", "d46e465b-d358-4d32-83d4-df660ff614dd")
+    assert deferred["level"] == "WARNING"
+    names = metric_names(metric_blobs(capsys))
+    assert {"MergeErrors", "MergeRecordsDeferred", "RunsMerged"} <= set(names)
 
 
 def test_a_batch_whose_every_record_is_malformed_fails_as_a_whole_for_lambda_to_bisect(

@@ -34,7 +34,8 @@ ENV_FILE = "env.json"
 
 
 def poisoned_second_record(event: dict[str, Any]) -> list[str]:
-    return [event["Records"][1]["dynamodb"]["SequenceNumber"]]
+    """The poisoned record and every record after it (the merge stops at the first failure)."""
+    return [r["dynamodb"]["SequenceNumber"] for r in event["Records"][1:]]
 
 
 #: File -> what the function answers: a status code (ingest, api), isAuthorized (authorizer) or the sequence numbers

@@ -179,7 +179,7 @@ def test_a_reserve_at_or_above_the_functions_timeout_fails_the_cold_start_naming
     # Given a reserve as long as the timeout
     env = ENV | {"MERGE_TIME_RESERVE_SECONDS": "120", "MERGE_TIMEOUT_SECONDS": "120"}
     # When the settings are read, then the cold start fails with both names
-    with pytest.raises(ConfigurationError, match="MERGE_TIME_RESERVE_SECONDS.*MERGE_TIMEOUT_SECONDS"):
+    with pytest.raises(ConfigurationError, match=r"MERGE_TIME_RESERVE_SECONDS.*MERGE_TIMEOUT_SECONDS"):
         MergeSettings.from_env(env)
     # And a reserve below the timeout is accepted
     assert MergeSettings.from_env(ENV | {"MERGE_TIMEOUT_SECONDS": "120"}).time_reserve_seconds == 45
