@@ -37,8 +37,9 @@ def report_deferred(deferral: Deferral) -> None:
     metrics.add_metric(name="MergeRecordsDeferred", unit=MetricUnit.Count, value=deferral.count)
 
 
-#: The parser model turns each record's attribute values into plain values; the service parses NewImage itself,
-#: so that a malformed image is reported as a failed merge with the field it lacks.
+#: Stops at the first failure and before the timeout (``lineage_intake.stream_batch``). Its parser model turns each
+#: record's attribute values into plain values; the service parses NewImage itself, so that a malformed image is
+#: reported as a failed merge with the field it lacks.
 processor = GuardedBatchProcessor(reserve_ms=settings.time_reserve_seconds * 1000, on_deferred=report_deferred)
 grace_processor = BatchProcessor(event_type=EventType.SQS)
 
