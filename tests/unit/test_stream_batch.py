@@ -89,6 +89,29 @@ def test_after_a_failure_the_later_records_are_reported_without_being_merged() -
     }
 
 
+def test_a_deferred_dataset_record_is_named_by_its_kind_namespace_and_dataset() -> None:
+    # Given a failing run record followed by a DatasetEvent's record
+    dataset = stream_record(2, kind="DATASET")
+    image = dataset["dynamodb"]["NewImage"]
+    del image["job"], image["runId"]
+    image["dataset"] = {"S": "public.orders"}
+    records = [stream_record(1), dataset]
+    merge, deferrals = Merge(FakeLambdaContext(), poison=frozenset({"run-1"})), []
+    # When the batch is processed (the run fails first: the whole batch fails for Lambda to bisect)
+    with pytest.raises(BatchProcessingError):
+        invoke(records, merge, deferrals)
+    # Then the deferral names the dataset record the way the merge's own log lines do
+    (deferral,) = deferrals
+    assert deferral.log_fields() == {
+        "deferred": 1,
+        "reason": "after_failure",
+        "kind": "DATASET",
+        "namespace": "ns",
+        "dataset": "public.orders",
+        "sequenceNumber": dataset["dynamodb"]["SequenceNumber"],
+    }
+
+
 def test_a_batch_whose_first_record_fails_fails_fast_and_as_a_whole_for_lambda_to_bisect() -> None:
     # Given the retry of a batch that starts at the record that cannot be merged
     records = [stream_record(n) for n in range(2, 6)]
