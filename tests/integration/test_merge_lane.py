@@ -111,7 +111,7 @@ def test_a_lane_of_slow_runs_defers_before_the_timeout_and_merges_every_run_once
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    # Given 8 runs (16 records) in one lane, each record's merge costing 40 s of a 120 s invocation (45 s reserve)
+    # Given 8 runs (16 records) in one lane, each record's merge costing 40 s of a 120 s invocation (60 s reserve)
     jobs = (*HEALTHY_JOBS, "etl_categories", "etl_menu_items", "etl_orders", "etl_order_status")
     runs = [seed_run(job) for job in jobs]
     for start, complete in runs:

@@ -205,7 +205,7 @@ def test_a_reserve_at_or_above_the_functions_timeout_fails_the_cold_start_naming
     with pytest.raises(ConfigurationError, match=r"MERGE_TIME_RESERVE_SECONDS.*MERGE_TIMEOUT_SECONDS"):
         MergeSettings.from_env(env)
     # And a reserve below the timeout is accepted
-    assert MergeSettings.from_env(ENV | {"MERGE_TIMEOUT_SECONDS": "120"}).time_reserve_seconds == 45
+    assert MergeSettings.from_env(ENV | {"MERGE_TIMEOUT_SECONDS": "120"}).time_reserve_seconds == 60
 
 
 def test_the_templates_reserve_is_below_the_merge_functions_timeout_which_the_function_is_told() -> None:
