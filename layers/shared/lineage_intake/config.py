@@ -57,7 +57,7 @@ class MergeSettings(EventsSettings):
     #: Write the run items' time index (gsi3) that the read API's /events and /stats read.
     time_index: bool = Field(alias="LINEAGE_TIME_INDEX", default=True)
     #: A stream invocation starts no record after the first with less time left than this, so it returns before
-    #: its timeout (``lineage_intake.stream_batch``); the figure behind the default: docs/merge.md#failures.
+    #: its timeout (``lineage_intake.stream_batch``). Why 60: docs/merge.md, "Failures: what holds a lane".
     time_reserve_seconds: int = Field(alias="MERGE_TIME_RESERVE_SECONDS", default=60, ge=1, le=899)
     #: The function's Timeout (Lambda does not tell a function its own), to check the reserve against it.
     timeout_seconds: int | None = Field(alias="MERGE_TIMEOUT_SECONDS", default=None, ge=1, le=900)
