@@ -1,18 +1,21 @@
 """``make run``: the whole pipeline of ``template.yaml`` on one machine, without Docker or an AWS account.
 
 ``python -m lineage_intake_tools.local.stack [--port 3000] [--auth-cache-ttl S] [--parameter NAME=VALUE]
-[--env-file PATH] [--concurrency N] [--log-level LEVEL]``
+[--env-file PATH] [--concurrency N] [--log-level LEVEL] [--dynamodb-via-moto-server]``
 
 What runs, all bound to 127.0.0.1:
 
-- **An AWS stand-in**: moto's server (``ThreadedMotoServer``) on a free port, serving DynamoDB, DynamoDB
-  Streams, S3 and SQS. Every table (with its stream), bucket and queue is created from ``template.yaml``
-  through ``lineage_intake_tools.local.template``; nothing is declared twice. State lives in memory: every start is
-  fresh, and nothing persists across restarts.
+- **An AWS stand-in**: moto's server (``ThreadedMotoServer``) on a free port, serving S3 and SQS (and
+  everything else), and ``lineage_intake_tools.local.dynamodb_endpoint`` on another, serving DynamoDB and
+  DynamoDB Streams from moto's own handlers and state without moto's per-request HTTP and Flask work (most of
+  the stack's requests; ``--dynamodb-via-moto-server`` sends them to moto's server instead). Every table (with
+  its stream), bucket and queue is created from ``template.yaml`` through ``lineage_intake_tools.local.template``;
+  nothing is declared twice. State lives in memory: every start is fresh, and nothing persists across restarts.
 - **The functions**, each in its own worker process like a Lambda execution environment: the handler is
   imported as the Lambda runtime (and ``sam local invoke``) would, with the function's code folder and the
   layers on ``sys.path`` and the environment the template declares (``!Ref`` resolved to the local names),
-  plus ``AWS_ENDPOINT_URL`` and fake credentials. A worker runs one invocation at a time, a function has
+  plus ``AWS_ENDPOINT_URL`` (``AWS_ENDPOINT_URL_DYNAMODB`` and ``AWS_ENDPOINT_URL_DYNAMODB_STREAMS`` for the
+  DynamoDB endpoint) and fake credentials. A worker runs one invocation at a time, a function has
   ``--concurrency`` workers (4; all started before the ready signal, replaced on demand), an invocation past the
   function's ``Timeout`` kills the worker ("Task timed out") and a crashed worker is replaced. Separate
   processes keep each function's module state, environment and Powertools metrics apart, as in AWS.
@@ -26,9 +29,9 @@ What runs, all bound to 127.0.0.1:
 On start it creates the connection ``default``, a write token for it and a read+write token, writes
 ``.local/openlineage.env`` (one ``KEY=VALUE`` per line: ``OPENLINEAGE_URL``, ``OPENLINEAGE_API_KEY``,
 ``LINEAGE_READ_TOKEN`` (the read+write token, for the read API), ``OPENLINEAGE_NAMESPACE``,
-``AWS_ENDPOINT_URL``, credentials, region and the ``LINEAGE_*`` names that the CLI reads), prints the same
-lines and a ``ready`` line. Logs are Powertools JSON lines on stdout, as in CloudWatch. Ctrl-C (or SIGTERM)
-stops everything within 5 s and removes the env file.
+``AWS_ENDPOINT_URL`` and the two DynamoDB endpoint variables, credentials, region and the ``LINEAGE_*`` names
+that the CLI reads), prints the same lines and a ``ready`` line. Logs are Powertools JSON lines on stdout, as in
+CloudWatch. Ctrl-C (or SIGTERM) stops everything within 5 s and removes the env file.
 
 Two process-wide tweaks keep the one process that hosts moto, the front and the pollers responsive: moto's
 per-request listings of its own package and of a response class's methods are cached, and the GIL switch
@@ -63,6 +66,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from lineage_intake_tools.local import logfiles, moto_lock
+from lineage_intake_tools.local.dynamodb_endpoint import DynamoDBEndpoint
 from lineage_intake_tools.local.front import AuthorizerConfig, FunctionError, Gateway, HttpFront, Route
 from lineage_intake_tools.local.poller import StreamPoller, StreamSourceConfig
 from lineage_intake_tools.local.queue_poller import QueuePoller
@@ -78,6 +82,7 @@ SWITCH_INTERVAL = 0.001
 STOP_GRACE = 1.5
 STOP_DEADLINE = 4.0
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+_DYNAMODB_SERVICES = ("dynamodb", "dynamodbstreams")
 #: Variables of the user's shell that must not leak into a function (they would point it elsewhere).
 _SCRUBBED_PREFIXES = ("AWS_", "POWERTOOLS_", "LINEAGE_", "OPENLINEAGE_", "_X_AMZN", "_HANDLER", "LAMBDA_")
 
@@ -140,16 +145,29 @@ class WorkerSpec:
     log_file: str = ""
 
 
-def function_environment(spec: FunctionSpec, name: str, memory_mb: int, endpoint: str) -> dict[str, str]:
+def endpoint_variables(endpoint: str, dynamodb_endpoint: str = "") -> dict[str, str]:
+    """botocore's endpoint variables: everything at ``endpoint`` (moto's server), DynamoDB and DynamoDB Streams
+    at ``dynamodb_endpoint`` when given (``dynamodb_endpoint.py``; the stream client's service id is
+    "DynamoDB Streams", hence ``_DYNAMODB_STREAMS``)."""
+    variables = {"AWS_ENDPOINT_URL": endpoint}
+    if dynamodb_endpoint:
+        variables["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
+        variables["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = dynamodb_endpoint
+    return variables
+
+
+def function_environment(
+    spec: FunctionSpec, name: str, memory_mb: int, endpoint: str, dynamodb_endpoint: str = ""
+) -> dict[str, str]:
     """The process environment of a function: the user's basics (PATH, HOME, ...) without anything that
-    would point it at a real account, the Lambda runtime variables, fake credentials and the local endpoint,
+    would point it at a real account, the Lambda runtime variables, fake credentials and the local endpoints,
     then the variables that the template declares for the function."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
     env.update(
         {
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
-            "AWS_ENDPOINT_URL": endpoint,
+            **endpoint_variables(endpoint, dynamodb_endpoint),
             **FAKE_CREDENTIALS,
             "AWS_LAMBDA_FUNCTION_NAME": name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
@@ -474,6 +492,9 @@ class LocalStack:
     #: ``.local/logs/``: one file per log group (functions and access log). Default: ``logs/`` next to the env
     #: file; None with no env file. See ``lineage_intake_tools.local.logfiles``.
     logs_dir: Path | None = None
+    #: Serve DynamoDB and DynamoDB Streams from ``dynamodb_endpoint`` (moto's handlers without werkzeug and
+    #: Flask); False: from moto's server like everything else (the load bench's comparison).
+    lean: bool = True
 
     def __post_init__(self) -> None:
         if self.host not in ("127.0.0.1", "localhost", "::1"):
@@ -482,6 +503,9 @@ class LocalStack:
         self.template = Stack.from_template(prefix=self.prefix, parameters=self.parameters)
         self.moto: Any = None
         self.endpoint_url = ""
+        self.dynamodb: DynamoDBEndpoint | None = None
+        #: Where DynamoDB and DynamoDB Streams are served (the lean endpoint); empty: at ``endpoint_url`` too.
+        self.dynamodb_url = ""
         self.functions: dict[str, LocalFunction] = {}
         self.front: HttpFront | None = None
         self.pollers: list[StreamPoller] = []
@@ -555,6 +579,7 @@ class LocalStack:
             {
                 "url": self.url,
                 "awsEndpoint": self.endpoint_url,
+                "dynamodbEndpoint": self.dynamodb_url or self.endpoint_url,
                 "envFile": str(self.env_file) if self.env_file else None,
                 "startupSeconds": round(time.monotonic() - started, 2),
             },
@@ -588,6 +613,9 @@ class LocalStack:
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
+        if self.lean:
+            self.dynamodb = DynamoDBEndpoint(self.host).start()
+            self.dynamodb_url = self.dynamodb.url
         # moto keeps its state per process: a stack started again in the same process starts empty.
         import http.client
 
@@ -613,7 +641,9 @@ class LocalStack:
 
         client = self._session().client(
             service,
-            endpoint_url=self.endpoint_url,
+            endpoint_url=(self.dynamodb_url or self.endpoint_url)
+            if service in _DYNAMODB_SERVICES
+            else self.endpoint_url,
             config=Config(retries={"mode": "standard", "max_attempts": 3}),
         )
         self._clients.append(client)
@@ -636,7 +666,7 @@ class LocalStack:
                     module=spec.module,
                     handler=spec.handler,
                     layer_dirs=tuple(str(d) for d in spec.layer_dirs),
-                    environment=function_environment(spec, name, memory, self.endpoint_url),
+                    environment=function_environment(spec, name, memory, self.endpoint_url, self.dynamodb_url),
                     timeout=spec.timeout,
                     memory_mb=memory,
                     log_file=self._log_file(self._function_groups.get(logical)),
@@ -774,7 +804,7 @@ class LocalStack:
             "OPENLINEAGE_API_KEY": self.api_key,
             "LINEAGE_READ_TOKEN": self.read_token,
             "OPENLINEAGE_NAMESPACE": self.namespace,
-            "AWS_ENDPOINT_URL": self.endpoint_url,
+            **endpoint_variables(self.endpoint_url, self.dynamodb_url),
             **FAKE_CREDENTIALS,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
@@ -832,6 +862,9 @@ class LocalStack:
             with contextlib.suppress(OSError):
                 self._access_log.close()
             self._access_log = None
+        if self.dynamodb is not None:
+            self.dynamodb.stop()
+            self.dynamodb = None
         if self.moto is not None:
             self.moto.stop()
             self.moto = None
@@ -872,6 +905,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency", type=int, default=4, help="at most this many worker processes per function (default 4)"
     )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--dynamodb-via-moto-server",
+        action="store_true",
+        help="serve DynamoDB through moto's server too, not the lean endpoint (slower; for comparisons)",
+    )
     return parser
 
 
@@ -918,6 +956,7 @@ def main(argv: list[str] | None = None) -> int:
         namespace=args.namespace,
         concurrency=args.concurrency,
         log_level=args.log_level,
+        lean=not args.dynamodb_via_moto_server,
     )
     try:
         stack.start()
