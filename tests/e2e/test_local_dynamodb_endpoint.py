@@ -202,6 +202,90 @@ def test_botocore_parses_the_lean_endpoint_s_errors_as_it_parses_moto_s(
     assert "Item" not in lean.get_item(TableName=TABLE, Key=key("new"))
 
 
+#: An item with every type of attribute value, so that every member of moto's AttributeValue shape is written.
+EVERY_TYPE = {
+    "s": {"S": "text"},
+    "n": {"N": "12.5"},
+    "b": {"B": b"\x00\x01binary"},
+    "ss": {"SS": ["a", "b"]},
+    "ns": {"NS": ["1", "2"]},
+    "bs": {"BS": [b"\x02", b"\x03"]},
+    "m": {"M": {"inner": {"L": [{"S": "x"}, {"N": "1"}, {"NULL": True}, {"BOOL": False}]}}},
+    "l": {"L": [{"M": {"k": {"S": "v"}}}]},
+    "null": {"NULL": True},
+    "bool": {"BOOL": True},
+}
+
+
+def answers(url: str) -> list[Any]:
+    """What botocore parses from the reads of the pipeline's kinds (items, stream records, table, errors)."""
+    dynamodb, streams = client(url), client(url, "dynamodbstreams")
+    out: list[Any] = [
+        dynamodb.get_item(TableName=TABLE, Key=key("typed")),
+        dynamodb.query(
+            TableName=TABLE, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "typed"}}
+        ),
+        dynamodb.batch_get_item(RequestItems={TABLE: {"Keys": [key("typed"), key("a")]}}),
+        dynamodb.describe_table(TableName=TABLE),
+    ]
+    arn = out[-1]["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    records = streams.get_records(ShardIterator=iterator["ShardIterator"])
+    records.pop("NextShardIterator", None)
+    out.append(records)
+    with pytest.raises(ClientError) as cancelled:
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": key("typed"), "ConditionExpression": "attribute_not_exists(pk)"}}
+            ]
+        )
+    out.append(cancelled.value.response["CancellationReasons"])
+    for answer in out:
+        if isinstance(answer, dict):
+            answer.pop("ResponseMetadata", None)
+    return out
+
+
+def test_moto_s_answers_are_the_same_with_the_stack_s_shortcuts_in_its_serializer(
+    endpoint: DynamoDBEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lineage_intake_tools.local.stack import _cache_moto_alias_keys
+    from moto.core import serialize
+
+    # Given moto's serializer as moto ships it (another test of this process may have installed the cache)
+    for picker in (serialize.AttributePicker, serialize.XFormedAttributePicker):
+        method = vars(picker)["get_possible_keys"]
+        monkeypatch.setattr(picker, "get_possible_keys", getattr(method, "__wrapped__", method))
+    monkeypatch.setattr(serialize, "get_value", getattr(serialize.get_value, "__wrapped__", serialize.get_value))
+    # And a table with a stream, an item with every type of value and one more item
+    lean = client(endpoint.url)
+    lean.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    lean.put_item(TableName=TABLE, Item={**key("typed"), **EVERY_TYPE})
+    lean.put_item(TableName=TABLE, Item={**key("a"), "n": {"N": "1"}})
+    uncached = answers(endpoint.url)
+    # When the stack's shortcuts are installed and the same reads are made, twice (the second from the cache)
+    _cache_moto_alias_keys()
+    assert getattr(vars(serialize.AttributePicker)["get_possible_keys"], "_lineage_intake_cached", False)
+    assert getattr(serialize.get_value, "_lineage_intake_cached", False)
+    first, second = answers(endpoint.url), answers(endpoint.url)
+    # Then every answer is the same as without it, every type of value included
+    assert first == uncached and second == uncached
+    assert uncached[0]["Item"]["b"] == {"B": b"\x00\x01binary"} and uncached[0]["Item"]["bs"] == {
+        "BS": [b"\x02", b"\x03"]
+    }
+    assert len(uncached[4]["Records"]) == 2
+
+
 def test_one_keep_alive_connection_serves_many_requests_and_the_stop_does_not_wait_for_it(
     endpoint: DynamoDBEndpoint,
 ) -> None:

@@ -138,7 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         body = self.rfile.read(length)
-        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        host = self.headers.get("Host") or f"{self.connection.getsockname()[0]}:{self.connection.getsockname()[1]}"
         try:
             answer = dispatch(self.command, self.path, list(self.headers.items()), body, host)
         except Exception as exc:  # a bug in moto or here: a 500 that botocore reports, never a dropped connection
@@ -179,7 +179,7 @@ class DynamoDBEndpoint:
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("the DynamoDB endpoint is not started")
-        host, port = self._server.server_address[:2]
+        host, port = self._server.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     def start(self) -> DynamoDBEndpoint:

@@ -473,6 +473,56 @@ def _cache_moto_method_names() -> None:
         responses.method_names_from_class = cached
 
 
+_ALIAS_CACHE_SIZE = 20_000
+
+
+def _cache_moto_alias_keys() -> None:
+    """moto's response serializer asks, for every member of every structure it writes (each attribute value of each
+    item: ten members per value), which keys of the Python object may hold it, by making its alias providers anew:
+    the largest part of the stack's CPU once DynamoDB skips moto's server (py-spy, docs/merge.md "Throughput").
+    For a plain dict the answer depends only on the picker, the shape and the key (no provider reads anything else
+    of a dict but its class), so it is computed once for each; every other object takes moto's own path."""
+    with contextlib.suppress(Exception):
+        from moto.core import serialize
+
+        for picker in (serialize.AttributePicker, serialize.XFormedAttributePicker):
+            original = vars(picker)["get_possible_keys"]
+            if getattr(original, "_lineage_intake_cached", False):
+                continue
+            keys: dict[tuple[Any, ...], list[str]] = {}
+
+            def cached(self: Any, context: Any, _original: Any = original, _keys: dict[Any, Any] = keys) -> Any:
+                if type(context.obj) is not dict:
+                    return _original(self, context)
+                # The shapes themselves (identity-hashed, kept alive) rather than ids that a collected shape frees.
+                shape = context.shape
+                key = (type(self), tuple(self.alias_providers), shape, getattr(shape, "parent", None), context.key)
+                found = _keys.get(key)
+                if found is None:
+                    if len(_keys) >= _ALIAS_CACHE_SIZE:  # moto's models are cached, so this stays small; bounded anyway
+                        _keys.clear()
+                    found = _keys[key] = list(_original(self, context))
+                return iter(found)
+
+            cached._lineage_intake_cached = True  # type: ignore[attr-defined]
+            cached.__wrapped__ = original  # type: ignore[attr-defined]  # for the test that compares the two
+            picker.get_possible_keys = cached  # type: ignore[method-assign]
+        # And the look-up itself: moto's ``get_value`` tries ``obj[key]`` and catches the KeyError of every member
+        # a value does not have (nine of an AttributeValue's ten); for a dict and a plain key, ``dict.get`` answers
+        # the same without raising.
+        original_get = serialize.get_value
+        if not getattr(original_get, "_lineage_intake_cached", False):
+
+            def get_value(obj: Any, key: Any, default: Any = serialize.MISSING, _original: Any = original_get) -> Any:
+                if type(obj) is dict and type(key) is str and "." not in key:
+                    return obj.get(key, default)
+                return _original(obj, key, default)
+
+            get_value._lineage_intake_cached = True  # type: ignore[attr-defined]
+            get_value.__wrapped__ = original_get  # type: ignore[attr-defined]
+            serialize.get_value = get_value
+
+
 @dataclass
 class LocalStack:
     """The local pipeline. ``port=0`` picks a free port; ``env_file=None`` writes no env file."""
@@ -608,6 +658,7 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines from the stand-in
         _cache_moto_module_list()
         _cache_moto_method_names()
+        _cache_moto_alias_keys()
         moto_lock.serialise_dynamodb()  # moto's transactions are not safe under concurrency
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
