@@ -65,6 +65,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+from lineage_intake_tools.envfile import endpoint_variable
 from lineage_intake_tools.local import logfiles, moto_lock
 from lineage_intake_tools.local.dynamodb_endpoint import DynamoDBEndpoint
 from lineage_intake_tools.local.front import AuthorizerConfig, FunctionError, Gateway, HttpFront, Route
@@ -147,12 +148,11 @@ class WorkerSpec:
 
 def endpoint_variables(endpoint: str, dynamodb_endpoint: str = "") -> dict[str, str]:
     """botocore's endpoint variables: everything at ``endpoint`` (moto's server), DynamoDB and DynamoDB Streams
-    at ``dynamodb_endpoint`` when given (``dynamodb_endpoint.py``; the stream client's service id is
-    "DynamoDB Streams", hence ``_DYNAMODB_STREAMS``)."""
+    (``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_ENDPOINT_URL_DYNAMODB_STREAMS``) at ``dynamodb_endpoint`` when given."""
     variables = {"AWS_ENDPOINT_URL": endpoint}
     if dynamodb_endpoint:
-        variables["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
-        variables["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = dynamodb_endpoint
+        for service in _DYNAMODB_SERVICES:
+            variables[endpoint_variable(service)] = dynamodb_endpoint
     return variables
 
 
