@@ -44,7 +44,7 @@ WARM_RUNS = 20
 TARGET_P99 = 5.0
 #: Tried highest first, each for ``CAPACITY_SECONDS``, until one is sustained.
 CAPACITY_RATES = (80.0, 60.0, 40.0, 20.0)
-CAPACITY_SECONDS = 20.0
+CAPACITY_SECONDS = 15.0
 #: Sustained: this share of the offered events accepted, and the last run merged within the target after the load.
 KEEPS_UP = 0.95
 DRAIN_TIMEOUT = 300.0

@@ -2,7 +2,7 @@
 
 moto's server (``ThreadedMotoServer``) spends most of the stack's CPU on work that is the same for every
 request: werkzeug's WSGI server, the dispatch of each request over all of moto's services and Flask's routing
-(docs/merge.md "Throughput"). DynamoDB is nearly all of the stack's requests (about 6 per accepted event), so
+(docs/merge.md "Throughput"). DynamoDB is nearly all of the stack's requests (3.6 per accepted event), so
 this endpoint serves just those two services from a ``ThreadingHTTPServer`` (HTTP/1.1 keep-alive): it builds
 moto's ``Request`` from the raw HTTP message and calls the same ``DynamoHandler`` / ``DynamoDBStreamsHandler``
 that moto's server routes to, in the same process. Same backend state, same ``moto_lock``, same status, headers

@@ -613,6 +613,9 @@ class LocalStack:
         if self.env_file is not None and self.env_file.exists():
             self.env_file.unlink()  # a left-over of a stack that did not stop cleanly
         self._start_moto()
+        if self.lean:
+            self.dynamodb = DynamoDBEndpoint(self.host).start()
+            self.dynamodb_url = self.dynamodb.url
         session = self._session()
         self.template.create(session, self.endpoint_url)
         self._load_functions()
@@ -664,9 +667,6 @@ class LocalStack:
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
-        if self.lean:
-            self.dynamodb = DynamoDBEndpoint(self.host).start()
-            self.dynamodb_url = self.dynamodb.url
         # moto keeps its state per process: a stack started again in the same process starts empty.
         import http.client
 
