@@ -204,7 +204,7 @@ def test_botocore_parses_the_lean_endpoint_s_errors_as_it_parses_moto_s(
 
 #: An item with every type of attribute value, so that every member of moto's AttributeValue shape is written.
 EVERY_TYPE = {
-    "s": {"S": "text"},
+    "s": {"S": " text "},
     "n": {"N": "12.5"},
     "b": {"B": b"\x00\x01binary"},
     "ss": {"SS": ["a", "b"]},
@@ -250,7 +250,7 @@ def answers(url: str) -> list[Any]:
 def test_moto_s_answers_are_the_same_with_the_stack_s_shortcuts_in_its_serializer(
     endpoint: DynamoDBEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lineage_intake_tools.local.stack import _cache_moto_alias_keys
+    from lineage_intake_tools.local.stack import _shortcut_moto_serializer
     from moto.core import serialize
 
     # Given moto's serializer as moto ships it (another test of this process may have installed the cache)
@@ -258,6 +258,10 @@ def test_moto_s_answers_are_the_same_with_the_stack_s_shortcuts_in_its_serialize
         method = vars(picker)["get_possible_keys"]
         monkeypatch.setattr(picker, "get_possible_keys", getattr(method, "__wrapped__", method))
     monkeypatch.setattr(serialize, "get_value", getattr(serialize.get_value, "__wrapped__", serialize.get_value))
+    structure = vars(serialize.BaseJSONSerializer)["_serialize_type_structure"]
+    monkeypatch.setattr(
+        serialize.BaseJSONSerializer, "_serialize_type_structure", getattr(structure, "__wrapped__", structure)
+    )
     # And a table with a stream, an item with every type of value and one more item
     lean = client(endpoint.url)
     lean.create_table(
@@ -274,9 +278,10 @@ def test_moto_s_answers_are_the_same_with_the_stack_s_shortcuts_in_its_serialize
     lean.put_item(TableName=TABLE, Item={**key("a"), "n": {"N": "1"}})
     uncached = answers(endpoint.url)
     # When the stack's shortcuts are installed and the same reads are made, twice (the second from the cache)
-    _cache_moto_alias_keys()
+    _shortcut_moto_serializer()
     assert getattr(vars(serialize.AttributePicker)["get_possible_keys"], "_lineage_intake_cached", False)
     assert getattr(serialize.get_value, "_lineage_intake_cached", False)
+    assert getattr(vars(serialize.BaseJSONSerializer)["_serialize_type_structure"], "_lineage_intake_cached", False)
     first, second = answers(endpoint.url), answers(endpoint.url)
     # Then every answer is the same as without it, every type of value included
     assert first == uncached and second == uncached

@@ -476,7 +476,7 @@ def _cache_moto_method_names() -> None:
 _ALIAS_CACHE_SIZE = 20_000
 
 
-def _cache_moto_alias_keys() -> None:
+def _shortcut_moto_serializer() -> None:
     """moto's response serializer asks, for every member of every structure it writes (each attribute value of each
     item: ten members per value), which keys of the Python object may hold it, by making its alias providers anew:
     the largest part of the stack's CPU once DynamoDB skips moto's server (py-spy, docs/merge.md "Throughput").
@@ -521,6 +521,30 @@ def _cache_moto_alias_keys() -> None:
             get_value._lineage_intake_cached = True  # type: ignore[attr-defined]
             get_value.__wrapped__ = original_get  # type: ignore[attr-defined]
             serialize.get_value = get_value
+        # And the commonest value of all, an AttributeValue that is one string or number: moto walks its ten
+        # members to copy one; this writes what that walk writes ({"S": "..."} under the serialized name).
+        json_serializer = serialize.BaseJSONSerializer
+        original_structure = vars(json_serializer)["_serialize_type_structure"]
+        if not getattr(original_structure, "_lineage_intake_cached", False):
+
+            def structure(
+                self: Any, serialized: Any, value: Any, shape: Any, key: str, _original: Any = original_structure
+            ) -> None:
+                if key and shape.name == "AttributeValue" and type(value) is dict and len(value) == 1:
+                    ((member, text),) = value.items()
+                    if (
+                        member in ("S", "N")
+                        and type(text) is str
+                        and not getattr(self._value_picker, "response_transformers", None)
+                    ):
+                        name = self.get_serialized_name(shape.members[member], member)
+                        serialized[self.get_serialized_name(shape, key)] = {name: text}
+                        return
+                _original(self, serialized, value, shape, key)
+
+            structure._lineage_intake_cached = True  # type: ignore[attr-defined]
+            structure.__wrapped__ = original_structure  # type: ignore[attr-defined]
+            json_serializer._serialize_type_structure = structure  # type: ignore[method-assign]
 
 
 @dataclass
@@ -661,7 +685,7 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines from the stand-in
         _cache_moto_module_list()
         _cache_moto_method_names()
-        _cache_moto_alias_keys()
+        _shortcut_moto_serializer()
         moto_lock.serialise_dynamodb()  # moto's transactions are not safe under concurrency
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
