@@ -33,9 +33,10 @@ On start it creates the connection ``default``, a write token for it and a read+
 that the CLI reads), prints the same lines and a ``ready`` line. Logs are Powertools JSON lines on stdout, as in
 CloudWatch. Ctrl-C (or SIGTERM) stops everything within 5 s and removes the env file.
 
-Two process-wide tweaks keep the one process that hosts moto, the front and the pollers responsive: moto's
-per-request listings of its own package and of a response class's methods are cached, and the GIL switch
-interval is 1 ms instead of 5 ms. One correctness tweak: moto's DynamoDB backend runs under one lock
+Process-wide tweaks keep the one process that hosts moto, the front and the pollers responsive: moto's
+per-request listings of its own package and of a response class's methods are cached, its response serializer
+takes shortcuts for plain dicts and one-string attribute values (same answers: ``_shortcut_moto_serializer``),
+and the GIL switch interval is 1 ms instead of 5 ms. One correctness tweak: moto's DynamoDB backend runs under one lock
 (``moto_lock``), because its transactions are not safe under concurrency.
 
 ``LocalStack`` is the same thing as a class (``start()``/``stop()``, or ``with LocalStack(port=0) as s:``).
