@@ -74,6 +74,18 @@ def client(url: str, service: str = "dynamodb") -> Any:
     return session.client(service, endpoint_url=url, config=Config(retries={"mode": "standard", "max_attempts": 1}))
 
 
+def create_table(dynamodb: Any, stream: bool) -> None:
+    """The test table (pk, sk), with a stream of new and old images when ``stream``."""
+    streams = {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}} if stream else {}
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
+        BillingMode="PAY_PER_REQUEST",
+        **streams,
+    )
+
+
 def key(pk: str, sk: str = "x") -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
 
@@ -133,16 +145,7 @@ def test_the_lean_endpoint_answers_every_request_as_moto_s_server_does(
 ) -> None:
     # Given a table with a stream and two items, written through the lean endpoint
     lean = client(endpoint.url)
-    lean.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
+    create_table(lean, stream=True)
     lean.put_item(TableName=TABLE, Item={**key("a"), "n": {"N": "1"}})
     lean.put_item(TableName=TABLE, Item=key("b"))
     for target, body in READS:
@@ -164,15 +167,7 @@ def test_botocore_parses_the_lean_endpoint_s_errors_as_it_parses_moto_s(
 ) -> None:
     # Given the table, and a client of each endpoint
     lean, moto = client(endpoint.url), client(moto_server.endpoint)
-    lean.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(lean, stream=False)
     lean.put_item(TableName=TABLE, Item=key("taken"))
     transaction = [
         {"Put": {"TableName": TABLE, "Item": key("new")}},
@@ -264,16 +259,7 @@ def test_moto_s_answers_are_the_same_with_the_stack_s_shortcuts_in_its_serialize
     )
     # And a table with a stream, an item with every type of value and one more item
     lean = client(endpoint.url)
-    lean.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
+    create_table(lean, stream=True)
     lean.put_item(TableName=TABLE, Item={**key("typed"), **EVERY_TYPE})
     lean.put_item(TableName=TABLE, Item={**key("a"), "n": {"N": "1"}})
     uncached = answers(endpoint.url)
