@@ -278,6 +278,12 @@ def run() -> list[str]:
                 f". The lean endpoint: stack process {100 * (1 - capacity.stack_ms / compared.stack_ms):.0f} % less "
                 f"CPU per event, all processes {100 * (1 - capacity.cpu_ms / compared.cpu_ms):.0f} % less"
             )
+        if compared.workers_ms and capacity.workers_ms is not None:
+            # The workers run the same code on both stacks: what their figure moved is the machine's contention.
+            line += (
+                f" (control: the function workers, the same code on both stacks, "
+                f"{100 * (capacity.workers_ms / compared.workers_ms - 1):+.0f} %)"
+            )
         lines.append(line)
     return lines
 
