@@ -68,6 +68,7 @@ class Stack:
     def client(self, service: str) -> Any:
         import boto3
         from botocore.config import Config
+        from lineage_intake_tools.envfile import endpoint_url
 
         session = boto3.Session(
             aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
@@ -75,17 +76,17 @@ class Stack:
             region_name=self.env["AWS_REGION"],
         )
         config = Config(max_pool_connections=CLIENTS * 2, retries={"mode": "standard", "max_attempts": 3})
-        return session.client(service, endpoint_url=self.env["AWS_ENDPOINT_URL"], config=config)
+        return session.client(service, endpoint_url=endpoint_url(self.env, service), config=config)
 
 
 @contextmanager
-def local_stack() -> Iterator[Stack]:
+def local_stack(*args: str) -> Iterator[Stack]:
     from lineage_intake_tools.local.stack import command as stack_command
 
     with tempfile.TemporaryDirectory(prefix="lineage-bench-") as tmp:
         env_file = Path(tmp) / "openlineage.env"
         process = subprocess.Popen(
-            stack_command(env_file, *os.environ.get("BENCH_STACK_ARGS", "").split()),
+            stack_command(env_file, *os.environ.get("BENCH_STACK_ARGS", "").split(), *args),
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -62,7 +62,9 @@ class RunningStack:
         )
 
     def client(self, service: str) -> Any:
-        return self.session().client(service, endpoint_url=self.env["AWS_ENDPOINT_URL"])
+        from lineage_intake_tools.envfile import endpoint_url
+
+        return self.session().client(service, endpoint_url=endpoint_url(self.env, service))
 
     def logs(self) -> str:
         return self.log_file.read_text(encoding="utf-8", errors="replace")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -23,3 +24,18 @@ def read_env_file(path: Path) -> dict[str, str]:
             value = value[1:-1]
         values[key.strip()] = value
     return values
+
+
+def endpoint_variable(service: str) -> str:
+    """botocore's per-service endpoint variable of a client name: ``AWS_ENDPOINT_URL_`` and the service id, upper
+    case, ``-`` and spaces as ``_`` (``dynamodbstreams`` is ``AWS_ENDPOINT_URL_DYNAMODB_STREAMS``)."""
+    from botocore.utils import CLIENT_NAME_TO_HYPHENIZED_SERVICE_ID_OVERRIDES
+
+    service_id = CLIENT_NAME_TO_HYPHENIZED_SERVICE_ID_OVERRIDES.get(service, service)
+    return "AWS_ENDPOINT_URL_" + service_id.replace("-", "_").upper()
+
+
+def endpoint_url(env: Mapping[str, str], service: str) -> str | None:
+    """The endpoint botocore would pick for ``service`` from these variables: its own, else ``AWS_ENDPOINT_URL``
+    (the local stack serves DynamoDB and DynamoDB Streams apart from the rest; docs/local.md)."""
+    return env.get(endpoint_variable(service)) or env.get("AWS_ENDPOINT_URL") or None

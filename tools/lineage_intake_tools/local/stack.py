@@ -1,18 +1,21 @@
 """``make run``: the whole pipeline of ``template.yaml`` on one machine, without Docker or an AWS account.
 
 ``python -m lineage_intake_tools.local.stack [--port 3000] [--auth-cache-ttl S] [--parameter NAME=VALUE]
-[--env-file PATH] [--concurrency N] [--log-level LEVEL]``
+[--env-file PATH] [--concurrency N] [--log-level LEVEL] [--dynamodb-via-moto-server]``
 
 What runs, all bound to 127.0.0.1:
 
-- **An AWS stand-in**: moto's server (``ThreadedMotoServer``) on a free port, serving DynamoDB, DynamoDB
-  Streams, S3 and SQS. Every table (with its stream), bucket and queue is created from ``template.yaml``
-  through ``lineage_intake_tools.local.template``; nothing is declared twice. State lives in memory: every start is
-  fresh, and nothing persists across restarts.
+- **An AWS stand-in**: moto's server (``ThreadedMotoServer``) on a free port, serving S3 and SQS (and
+  everything else), and ``lineage_intake_tools.local.dynamodb_endpoint`` on another, serving DynamoDB and
+  DynamoDB Streams from moto's own handlers and state without moto's per-request HTTP and Flask work (most of
+  the stack's requests; ``--dynamodb-via-moto-server`` sends them to moto's server instead). Every table (with
+  its stream), bucket and queue is created from ``template.yaml`` through ``lineage_intake_tools.local.template``;
+  nothing is declared twice. State lives in memory: every start is fresh, and nothing persists across restarts.
 - **The functions**, each in its own worker process like a Lambda execution environment: the handler is
   imported as the Lambda runtime (and ``sam local invoke``) would, with the function's code folder and the
   layers on ``sys.path`` and the environment the template declares (``!Ref`` resolved to the local names),
-  plus ``AWS_ENDPOINT_URL`` and fake credentials. A worker runs one invocation at a time, a function has
+  plus ``AWS_ENDPOINT_URL`` (``AWS_ENDPOINT_URL_DYNAMODB`` and ``AWS_ENDPOINT_URL_DYNAMODB_STREAMS`` for the
+  DynamoDB endpoint) and fake credentials. A worker runs one invocation at a time, a function has
   ``--concurrency`` workers (4; all started before the ready signal, replaced on demand), an invocation past the
   function's ``Timeout`` kills the worker ("Task timed out") and a crashed worker is replaced. Separate
   processes keep each function's module state, environment and Powertools metrics apart, as in AWS.
@@ -26,13 +29,14 @@ What runs, all bound to 127.0.0.1:
 On start it creates the connection ``default``, a write token for it and a read+write token, writes
 ``.local/openlineage.env`` (one ``KEY=VALUE`` per line: ``OPENLINEAGE_URL``, ``OPENLINEAGE_API_KEY``,
 ``LINEAGE_READ_TOKEN`` (the read+write token, for the read API), ``OPENLINEAGE_NAMESPACE``,
-``AWS_ENDPOINT_URL``, credentials, region and the ``LINEAGE_*`` names that the CLI reads), prints the same
-lines and a ``ready`` line. Logs are Powertools JSON lines on stdout, as in CloudWatch. Ctrl-C (or SIGTERM)
-stops everything within 5 s and removes the env file.
+``AWS_ENDPOINT_URL`` and the two DynamoDB endpoint variables, credentials, region and the ``LINEAGE_*`` names
+that the CLI reads), prints the same lines and a ``ready`` line. Logs are Powertools JSON lines on stdout, as in
+CloudWatch. Ctrl-C (or SIGTERM) stops everything within 5 s and removes the env file.
 
-Two process-wide tweaks keep the one process that hosts moto, the front and the pollers responsive: moto's
-per-request listings of its own package and of a response class's methods are cached, and the GIL switch
-interval is 1 ms instead of 5 ms. One correctness tweak: moto's DynamoDB backend runs under one lock
+Process-wide tweaks keep the one process that hosts moto, the front and the pollers responsive: moto's
+per-request listings of its own package and of a response class's methods are cached, its response serializer
+takes shortcuts for plain dicts and one-string attribute values (same answers: ``_shortcut_moto_serializer``),
+and the GIL switch interval is 1 ms instead of 5 ms. One correctness tweak: moto's DynamoDB backend runs under one lock
 (``moto_lock``), because its transactions are not safe under concurrency.
 
 ``LocalStack`` is the same thing as a class (``start()``/``stop()``, or ``with LocalStack(port=0) as s:``).
@@ -62,7 +66,9 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+from lineage_intake_tools.envfile import endpoint_variable
 from lineage_intake_tools.local import logfiles, moto_lock
+from lineage_intake_tools.local.dynamodb_endpoint import DynamoDBEndpoint
 from lineage_intake_tools.local.front import AuthorizerConfig, FunctionError, Gateway, HttpFront, Route
 from lineage_intake_tools.local.poller import StreamPoller, StreamSourceConfig
 from lineage_intake_tools.local.queue_poller import QueuePoller
@@ -78,6 +84,7 @@ SWITCH_INTERVAL = 0.001
 STOP_GRACE = 1.5
 STOP_DEADLINE = 4.0
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+_DYNAMODB_SERVICES = ("dynamodb", "dynamodbstreams")
 #: Variables of the user's shell that must not leak into a function (they would point it elsewhere).
 _SCRUBBED_PREFIXES = ("AWS_", "POWERTOOLS_", "LINEAGE_", "OPENLINEAGE_", "_X_AMZN", "_HANDLER", "LAMBDA_")
 
@@ -140,16 +147,28 @@ class WorkerSpec:
     log_file: str = ""
 
 
-def function_environment(spec: FunctionSpec, name: str, memory_mb: int, endpoint: str) -> dict[str, str]:
+def endpoint_variables(endpoint: str, dynamodb_endpoint: str = "") -> dict[str, str]:
+    """botocore's endpoint variables: everything at ``endpoint`` (moto's server), DynamoDB and DynamoDB Streams
+    (``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_ENDPOINT_URL_DYNAMODB_STREAMS``) at ``dynamodb_endpoint`` when given."""
+    variables = {"AWS_ENDPOINT_URL": endpoint}
+    if dynamodb_endpoint:
+        for service in _DYNAMODB_SERVICES:
+            variables[endpoint_variable(service)] = dynamodb_endpoint
+    return variables
+
+
+def function_environment(
+    spec: FunctionSpec, name: str, memory_mb: int, endpoint: str, dynamodb_endpoint: str = ""
+) -> dict[str, str]:
     """The process environment of a function: the user's basics (PATH, HOME, ...) without anything that
-    would point it at a real account, the Lambda runtime variables, fake credentials and the local endpoint,
+    would point it at a real account, the Lambda runtime variables, fake credentials and the local endpoints,
     then the variables that the template declares for the function."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
     env.update(
         {
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
-            "AWS_ENDPOINT_URL": endpoint,
+            **endpoint_variables(endpoint, dynamodb_endpoint),
             **FAKE_CREDENTIALS,
             "AWS_LAMBDA_FUNCTION_NAME": name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
@@ -455,6 +474,80 @@ def _cache_moto_method_names() -> None:
         responses.method_names_from_class = cached
 
 
+_ALIAS_CACHE_SIZE = 20_000
+
+
+def _shortcut_moto_serializer() -> None:
+    """moto's response serializer asks, for every member of every structure it writes (each attribute value of each
+    item: ten members per value), which keys of the Python object may hold it, by making its alias providers anew:
+    the largest part of the stack's CPU once DynamoDB skips moto's server (py-spy, docs/merge.md "Throughput").
+    For a plain dict the answer depends only on the picker, the shape and the key (no provider reads anything else
+    of a dict but its class), so it is computed once for each; every other object takes moto's own path."""
+    with contextlib.suppress(Exception):
+        from moto.core import serialize
+
+        for picker in (serialize.AttributePicker, serialize.XFormedAttributePicker):
+            original = vars(picker)["get_possible_keys"]
+            if getattr(original, "_lineage_intake_cached", False):
+                continue
+            keys: dict[tuple[Any, ...], list[str]] = {}
+
+            def cached(self: Any, context: Any, _original: Any = original, _keys: dict[Any, Any] = keys) -> Any:
+                if type(context.obj) is not dict:
+                    return _original(self, context)
+                # The shapes themselves (identity-hashed, kept alive) rather than ids that a collected shape frees.
+                shape = context.shape
+                key = (type(self), tuple(self.alias_providers), shape, getattr(shape, "parent", None), context.key)
+                found = _keys.get(key)
+                if found is None:
+                    if len(_keys) >= _ALIAS_CACHE_SIZE:  # moto's models are cached, so this stays small; bounded anyway
+                        _keys.clear()
+                    found = _keys[key] = list(_original(self, context))
+                return iter(found)
+
+            cached._lineage_intake_cached = True  # type: ignore[attr-defined]
+            cached.__wrapped__ = original  # type: ignore[attr-defined]  # for the test that compares the two
+            picker.get_possible_keys = cached  # type: ignore[method-assign]
+        # And the look-up itself: moto's ``get_value`` tries ``obj[key]`` and catches the KeyError of every member
+        # a value does not have (nine of an AttributeValue's ten); for a dict and a plain key, ``dict.get`` answers
+        # the same without raising.
+        original_get = serialize.get_value
+        if not getattr(original_get, "_lineage_intake_cached", False):
+
+            def get_value(obj: Any, key: Any, default: Any = serialize.MISSING, _original: Any = original_get) -> Any:
+                if type(obj) is dict and type(key) is str and "." not in key:
+                    return obj.get(key, default)
+                return _original(obj, key, default)
+
+            get_value._lineage_intake_cached = True  # type: ignore[attr-defined]
+            get_value.__wrapped__ = original_get  # type: ignore[attr-defined]
+            serialize.get_value = get_value
+        # And the commonest value of all, an AttributeValue that is one string or number: moto walks its ten
+        # members to copy one; this writes what that walk writes ({"S": "..."} under the serialized name).
+        json_serializer = serialize.BaseJSONSerializer
+        original_structure = vars(json_serializer)["_serialize_type_structure"]
+        if not getattr(original_structure, "_lineage_intake_cached", False):
+
+            def structure(
+                self: Any, serialized: Any, value: Any, shape: Any, key: str, _original: Any = original_structure
+            ) -> None:
+                if key and shape.name == "AttributeValue" and type(value) is dict and len(value) == 1:
+                    ((member, text),) = value.items()
+                    if (
+                        member in ("S", "N")
+                        and type(text) is str
+                        and not getattr(self._value_picker, "response_transformers", None)
+                    ):
+                        name = self.get_serialized_name(shape.members[member], member)
+                        serialized[self.get_serialized_name(shape, key)] = {name: text}
+                        return
+                _original(self, serialized, value, shape, key)
+
+            structure._lineage_intake_cached = True  # type: ignore[attr-defined]
+            structure.__wrapped__ = original_structure  # type: ignore[attr-defined]
+            json_serializer._serialize_type_structure = structure  # type: ignore[method-assign]
+
+
 @dataclass
 class LocalStack:
     """The local pipeline. ``port=0`` picks a free port; ``env_file=None`` writes no env file."""
@@ -474,6 +567,9 @@ class LocalStack:
     #: ``.local/logs/``: one file per log group (functions and access log). Default: ``logs/`` next to the env
     #: file; None with no env file. See ``lineage_intake_tools.local.logfiles``.
     logs_dir: Path | None = None
+    #: Serve DynamoDB and DynamoDB Streams from ``dynamodb_endpoint`` (moto's handlers without werkzeug and
+    #: Flask); False: from moto's server like everything else (the load bench's comparison).
+    lean: bool = True
 
     def __post_init__(self) -> None:
         if self.host not in ("127.0.0.1", "localhost", "::1"):
@@ -482,6 +578,9 @@ class LocalStack:
         self.template = Stack.from_template(prefix=self.prefix, parameters=self.parameters)
         self.moto: Any = None
         self.endpoint_url = ""
+        self.dynamodb: DynamoDBEndpoint | None = None
+        #: Where DynamoDB and DynamoDB Streams are served (the lean endpoint); empty: at ``endpoint_url`` too.
+        self.dynamodb_url = ""
         self.functions: dict[str, LocalFunction] = {}
         self.front: HttpFront | None = None
         self.pollers: list[StreamPoller] = []
@@ -539,6 +638,9 @@ class LocalStack:
         if self.env_file is not None and self.env_file.exists():
             self.env_file.unlink()  # a left-over of a stack that did not stop cleanly
         self._start_moto()
+        if self.lean:
+            self.dynamodb = DynamoDBEndpoint(self.host).start()
+            self.dynamodb_url = self.dynamodb.url
         session = self._session()
         self.template.create(session, self.endpoint_url)
         self._load_functions()
@@ -555,6 +657,7 @@ class LocalStack:
             {
                 "url": self.url,
                 "awsEndpoint": self.endpoint_url,
+                "dynamodbEndpoint": self.dynamodb_url or self.endpoint_url,
                 "envFile": str(self.env_file) if self.env_file else None,
                 "startupSeconds": round(time.monotonic() - started, 2),
             },
@@ -583,6 +686,7 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines from the stand-in
         _cache_moto_module_list()
         _cache_moto_method_names()
+        _shortcut_moto_serializer()
         moto_lock.serialise_dynamodb()  # moto's transactions are not safe under concurrency
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
@@ -613,7 +717,9 @@ class LocalStack:
 
         client = self._session().client(
             service,
-            endpoint_url=self.endpoint_url,
+            endpoint_url=(self.dynamodb_url or self.endpoint_url)
+            if service in _DYNAMODB_SERVICES
+            else self.endpoint_url,
             config=Config(retries={"mode": "standard", "max_attempts": 3}),
         )
         self._clients.append(client)
@@ -636,7 +742,7 @@ class LocalStack:
                     module=spec.module,
                     handler=spec.handler,
                     layer_dirs=tuple(str(d) for d in spec.layer_dirs),
-                    environment=function_environment(spec, name, memory, self.endpoint_url),
+                    environment=function_environment(spec, name, memory, self.endpoint_url, self.dynamodb_url),
                     timeout=spec.timeout,
                     memory_mb=memory,
                     log_file=self._log_file(self._function_groups.get(logical)),
@@ -774,7 +880,7 @@ class LocalStack:
             "OPENLINEAGE_API_KEY": self.api_key,
             "LINEAGE_READ_TOKEN": self.read_token,
             "OPENLINEAGE_NAMESPACE": self.namespace,
-            "AWS_ENDPOINT_URL": self.endpoint_url,
+            **endpoint_variables(self.endpoint_url, self.dynamodb_url),
             **FAKE_CREDENTIALS,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
@@ -832,6 +938,9 @@ class LocalStack:
             with contextlib.suppress(OSError):
                 self._access_log.close()
             self._access_log = None
+        if self.dynamodb is not None:
+            self.dynamodb.stop()
+            self.dynamodb = None
         if self.moto is not None:
             self.moto.stop()
             self.moto = None
@@ -872,6 +981,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency", type=int, default=4, help="at most this many worker processes per function (default 4)"
     )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--dynamodb-via-moto-server",
+        action="store_true",
+        help="serve DynamoDB through moto's server too, not the lean endpoint (slower; for comparisons)",
+    )
     return parser
 
 
@@ -918,6 +1032,7 @@ def main(argv: list[str] | None = None) -> int:
         namespace=args.namespace,
         concurrency=args.concurrency,
         log_level=args.log_level,
+        lean=not args.dynamodb_via_moto_server,
     )
     try:
         stack.start()
