@@ -77,7 +77,7 @@ class StoredRun:
 #: A merge's dataset and schema-version writes run on at most this many threads. Each is one round trip
 #: conditional on its own item, so they overlap freely; 8 stays under botocore's default connection pool (10)
 #: of the one client the merge passes in, so no thread waits for or discards a connection (docs/merge.md,
-#: "Batched writes"). boto3's low-level clients are thread-safe.
+#: "Parallel dataset writes"). boto3's low-level clients are thread-safe.
 DATASET_WRITE_THREADS = 8
 #: Fewer datasets to write than this are written one after the other: a run of a handful of datasets (most
 #: runs) saves a few milliseconds at most, and starts no threads.
@@ -341,8 +341,8 @@ class LineageStore(LineageWrites):
         wanted = {keys.dataset_key(v.ref.namespace, v.ref.name): v for v in run.datasets}
         markers = ["schemaDigest", "schemaVersion", "createdAt", *DATASET_UI_ATTRIBUTES]
         stored = self._batch_get([(pk, DATASET_SK) for pk in wanted], markers, consistent=True)
-        # Per dataset, in this order: its namespace and tag listings and its schema version, then the dataset
-        # item. The dataset item is the retry's marker: a retry that finds it written skips the others.
+        # Per dataset, in this order: its namespace item, createdAt moved back, its tag listings and its schema
+        # version, then the dataset item: the marker a retry reads (finding it written, it skips the others).
         writes: list[list[Write]] = []
         for pk, view in sorted(wanted.items()):  # one create-only namespace item per namespace, not per dataset
             current = stored.get((pk, DATASET_SK))
@@ -389,7 +389,8 @@ class LineageStore(LineageWrites):
         """Make the writes of each group in order, the groups side by side on at most ``write_threads`` threads
         (a pool for this merge only; fewer than ``PARALLEL_DATASET_WRITES`` groups: none). Returns the items
         written. The first write that fails fails the merge once the writes in flight have finished (the
-        groups not started are not): no write outlives the merge, and its retry redoes what is missing."""
+        groups not started are not): no write outlives the merge (what its retry redoes: docs/merge.md,
+        "Parallel dataset writes")."""
         if self.write_threads <= 1 or len(groups) < PARALLEL_DATASET_WRITES:
             return sum(write() for group in groups for write in group)
         with ThreadPoolExecutor(min(self.write_threads, len(groups)), thread_name_prefix="lineage-write") as pool:
