@@ -141,6 +141,17 @@ class Pipeline:
         return items
 
 
+def fresh_pipeline(session: boto3.Session, prefix: str) -> Pipeline:
+    """The Events and Lineage tables and the body bucket of template.yaml under a new stack ``prefix``, in the
+    session's moto account: several pipelines side by side, each on tables of its own."""
+    stack = Stack.from_template(prefix=prefix)
+    ddb = session.client("dynamodb")
+    for logical_id in ("EventsTable", "LineageTable"):
+        ddb.create_table(**stack.table_definition(logical_id))
+    session.client("s3").create_bucket(Bucket=stack.physical_name("BodyBucket"))
+    return Pipeline(session, stack)
+
+
 def lambda_image(record: Mapping[str, Any]) -> dict[str, Any]:
     """A Lambda-format NewImage back to the client's format (binary attributes decoded)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -198,3 +198,21 @@ def wide_run(
         }
         for event_type, offset in (("START", 0), ("COMPLETE", 10))
     ]
+
+
+def spread_run(events: list[dict[str, Any]], other_namespace: str, tags: Sequence[str]) -> list[dict[str, Any]]:
+    """A ``wide_run`` whose odd outputs are moved to ``other_namespace`` and whose even outputs carry a dataset
+    ``tags`` facet naming ``tags`` (the same names on each: listings several datasets share)."""
+    out = copy.deepcopy(events)
+    facet = {
+        "_producer": "https://example.com/tests",
+        "_schemaURL": "https://openlineage.io/spec/facets/1-0-0/TagsDatasetFacet.json",
+        "tags": [{"key": name, "value": "true", "source": "CONFIG"} for name in tags],
+    }
+    for event in out:
+        for i, dataset in enumerate(event["outputs"]):
+            if i % 2:
+                dataset["namespace"] = other_namespace
+            else:
+                dataset.setdefault("facets", {})["tags"] = copy.deepcopy(facet)
+    return out

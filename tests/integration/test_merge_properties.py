@@ -20,11 +20,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lineage_intake.merge import merge_run, ordered
-from lineage_intake_tools.local.template import Stack
 from moto import mock_aws
 
 from tests.helpers.aws import use_fake_aws_credentials
-from tests.helpers.pipeline import Pipeline
+from tests.helpers.pipeline import Pipeline, fresh_pipeline
 from tests.helpers.runs import dbt_family, flink_streaming_run, listener_run, seed_run, stored
 
 
@@ -68,20 +67,14 @@ def session() -> Iterator[boto3.Session]:
             yield boto3.Session(region_name="us-east-1")
 
 
-def fresh_pipeline(session: boto3.Session) -> Pipeline:
-    """The Events and Lineage tables and the body bucket of template.yaml, under a new prefix."""
-    stack = Stack.from_template(prefix=f"prop{next(_prefixes)}")
-    ddb = session.client("dynamodb")
-    for logical_id in ("EventsTable", "LineageTable"):
-        ddb.create_table(**stack.table_definition(logical_id))
-    session.client("s3").create_bucket(Bucket=stack.physical_name("BodyBucket"))
-    return Pipeline(session, stack)
+def new_pipeline(session: boto3.Session) -> Pipeline:
+    return fresh_pipeline(session, f"prop{next(_prefixes)}")
 
 
 def expected_tables(session: boto3.Session, chosen: tuple[str, ...]) -> dict[tuple[str, str], dict[str, Any]]:
     """The Lineage table after the chosen runs arrive in event-time order, merged in one batch."""
     if chosen not in _expected:
-        pipeline = fresh_pipeline(session)
+        pipeline = new_pipeline(session)
         events = [e for name in chosen for e in RUNS[name]]
         pipeline.send(*sorted(events, key=lambda e: stored(e).event_time))
         _expected[chosen] = pipeline.snapshot(versions=False)
@@ -108,7 +101,7 @@ def test_the_lineage_tables_do_not_depend_on_arrival_order_duplicates_or_batchin
 ) -> None:
     chosen, sent, cuts = case
     expected = expected_tables(session, chosen)
-    pipeline = fresh_pipeline(session)
+    pipeline = new_pipeline(session)
     # When the events arrive in the drawn order, and each batch of stream records is merged
     pending = 0
     for event, cut in zip(sent, cuts, strict=True):

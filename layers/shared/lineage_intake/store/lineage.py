@@ -8,8 +8,10 @@ The DynamoDB mechanics are in ``store.dynamo``, the item layout in ``store.linea
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from lineage_intake import keys
@@ -72,20 +74,40 @@ class StoredRun:
         return bool(self.item and self.item.get("startMissing"))
 
 
+#: A merge's dataset and schema-version writes run on at most this many threads. Each is one round trip
+#: conditional on its own item, so they overlap freely; 8 stays under botocore's default connection pool (10)
+#: of the one client the merge passes in, so no thread waits for or discards a connection (docs/merge.md,
+#: "Parallel dataset writes"). boto3's low-level clients are thread-safe.
+DATASET_WRITE_THREADS = 8
+#: Fewer datasets to write than this are written one after the other: a run of a handful of datasets (most
+#: runs) saves a few milliseconds at most, and starts no threads.
+PARALLEL_DATASET_WRITES = 8
+
+#: One write of a merge: called, it makes its request and says how many items it wrote (0: its condition refused).
+Write = Callable[[], int]
+
+
 # ---------------------------------------------------------------------------------------------- store
 class LineageStore(LineageWrites):
     """Repository of the Lineage table. The client is passed in, so it runs on moto and on AWS alike.
 
     ``time_index``: write the run item's gsi3 keys (the read API's time index; +1 write unit per run).
+    ``write_threads``: how many of a merge's dataset writes may be in flight at once (1: one after the other).
     """
 
     def __init__(
-        self, dynamodb: Any, table: str, sleep: Callable[[float], None] = time.sleep, time_index: bool = True
+        self,
+        dynamodb: Any,
+        table: str,
+        sleep: Callable[[float], None] = time.sleep,
+        time_index: bool = True,
+        write_threads: int = DATASET_WRITE_THREADS,
     ) -> None:
         self.dynamodb = dynamodb
         self.table = table
         self.sleep = sleep
         self.time_index = time_index
+        self.write_threads = write_threads
 
     # ================================================================== run merges
     def read_run(self, namespace: str, job: str, run_id: str) -> StoredRun:
@@ -314,20 +336,25 @@ class LineageStore(LineageWrites):
     def _write_datasets(self, run: MergedRun, result: WriteResult, listed: set[str]) -> None:
         """Each dataset of the run exists (partial until defined); its schema and symlinks follow the latest run
         that reported them (``schemaVersion``); each distinct schema has one version item with the first run
-        that reported it. Each write is conditional on itself, so no transaction is needed."""
+        that reported it. Each write is conditional on itself, so no transaction is needed, and the datasets
+        are written side by side (``_run_writes``); one dataset's writes stay in order (below)."""
         wanted = {keys.dataset_key(v.ref.namespace, v.ref.name): v for v in run.datasets}
         markers = ["schemaDigest", "schemaVersion", "createdAt", *DATASET_UI_ATTRIBUTES]
         stored = self._batch_get([(pk, DATASET_SK) for pk in wanted], markers, consistent=True)
+        # Per dataset, in this order: its namespace item, createdAt moved back, its tag listings and its schema
+        # version, then the dataset item: the marker a retry reads (finding it written, it skips the others).
+        writes: list[list[Write]] = []
         for pk, view in sorted(wanted.items()):  # one create-only namespace item per namespace, not per dataset
             current = stored.get((pk, DATASET_SK))
+            mine: list[Write] = []
+            writes.append(mine)
             if current is None and view.ref.namespace not in listed:
                 listed.add(view.ref.namespace)
-                result.written += self._create_if_absent(namespace_item(view.ref.namespace, run.last_event_time))
+                mine.append(partial(self._create_if_absent, namespace_item(view.ref.namespace, run.last_event_time)))
             if current is not None and str(current.get("createdAt") or "~") > run.first_event_time:
-                self._move_created_back(pk, run.first_event_time, result)
+                mine.append(partial(self._update_if, self._created_back_action(pk, run.first_event_time)))
             ui = dataset_ui_changes(view, current)
-            for tag in ui.get("tags") or ():
-                result.written += self._create_if_absent(tag_item(tag))
+            mine += [partial(self._create_if_absent, tag_item(tag)) for tag in ui.get("tags") or ()]
             sets: dict[str, Any] = dict(dataset_identity(view.ref.namespace, view.ref.name)) | ui
             condition = None
             if view.fields is not None or view.symlinks is not None:
@@ -336,9 +363,9 @@ class LineageStore(LineageWrites):
                 if view.fields is not None and (
                     have > run.order or not current or current.get("schemaDigest") != digest
                 ):
-                    result.written += self._update_if(self._version_action(pk, view, digest, run))
+                    mine.append(partial(self._update_if, self._version_action(pk, view, digest, run)))
                 if current is not None and (current.get("schemaDigest") == digest or have > run.order):
-                    self._write_dataset_ui(pk, ui, result)
+                    self._dataset_ui_write(pk, ui, mine, result)
                     continue
                 sets |= {
                     "fields": [dict(f) for f in view.fields] if view.fields is not None else None,
@@ -352,20 +379,42 @@ class LineageStore(LineageWrites):
                     {":sv": {"S": run.order}},
                 )
             elif current is not None:
-                self._write_dataset_ui(pk, ui, result)
+                self._dataset_ui_write(pk, ui, mine, result)
                 continue
             update = Update(sets=sets, set_if_absent={"partial": True, "createdAt": run.first_event_time})
-            result.written += self._update_if(update_action(self.table, pk, DATASET_SK, update, condition))
+            mine.append(partial(self._update_if, update_action(self.table, pk, DATASET_SK, update, condition)))
+        result.written += self._run_writes([w for w in writes if w])
 
-    def _move_created_back(self, pk: str, first_event_time: str, result: WriteResult) -> None:
+    def _run_writes(self, groups: Sequence[Sequence[Write]]) -> int:
+        """Make the writes of each group in order, the groups side by side on at most ``write_threads`` threads
+        (a pool for this merge only; fewer than ``PARALLEL_DATASET_WRITES`` groups: none). Returns the items
+        written. The first write that fails fails the merge once the writes in flight have finished (the
+        groups not started are not): no write outlives the merge (what its retry redoes: docs/merge.md,
+        "Parallel dataset writes")."""
+        if self.write_threads <= 1 or len(groups) < PARALLEL_DATASET_WRITES:
+            return sum(write() for group in groups for write in group)
+        with ThreadPoolExecutor(min(self.write_threads, len(groups)), thread_name_prefix="lineage-write") as pool:
+            futures = [pool.submit(_in_order, group) for group in groups]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in futures:
+                future.cancel()  # only the ones not started yet: the pool's exit waits for the rest
+        errors = {f: e for f in futures if not f.cancelled() and (e := f.exception()) is not None}
+        if errors:
+            error = next(e for f, e in errors.items() if f in done)  # the failure that stopped the pool
+            if len(errors) > 1:
+                error.add_note(f"{len(errors) - 1} other dataset writes of this merge failed too")
+            raise error
+        return sum(f.result() for f in futures)
+
+    def _created_back_action(self, pk: str, first_event_time: str) -> Action:
         """``createdAt`` is the earliest first event of the runs that reported the dataset, whatever order they
         (or a streaming run's events) were merged in: a later merge that saw earlier events moves it back. Rare:
         only out-of-order arrivals write."""
         update = Update(sets={"createdAt": first_event_time})
         condition = ("attribute_not_exists(#c) OR #c > :c", {"#c": "createdAt"}, {":c": {"S": first_event_time}})
-        result.written += self._update_if(update_action(self.table, pk, DATASET_SK, update, condition))
+        return update_action(self.table, pk, DATASET_SK, update, condition)
 
-    def _write_dataset_ui(self, pk: str, ui: dict[str, Any], result: WriteResult) -> None:
+    def _dataset_ui_write(self, pk: str, ui: dict[str, Any], writes: list[Write], result: WriteResult) -> None:
         """Tags or column-lineage fields that changed while the schema did not: one update, rare (the last merged
         run that reports them wins). Nothing changed: no write."""
         if not ui:
@@ -373,7 +422,7 @@ class LineageStore(LineageWrites):
             return
         update = Update(sets=ui)
         condition: tuple[str, dict[str, str], dict[str, Any]] = ("attribute_exists(pk)", {}, {})
-        result.written += self._update_if(update_action(self.table, pk, DATASET_SK, update, condition))
+        writes.append(partial(self._update_if, update_action(self.table, pk, DATASET_SK, update, condition)))
 
     def _version_action(self, pk: str, view: Any, digest: str, run: MergedRun) -> Action:
         """One item per distinct schema of a dataset; ``firstSeen``/``firstRun``: the earliest run that had it."""
@@ -461,6 +510,10 @@ class LineageStore(LineageWrites):
         }
         if self._create_if_absent(job_placeholder):
             result.written += 1 + self._create_if_absent(namespace_item(parent.namespace, run.last_event_time))
+
+
+def _in_order(group: Sequence[Write]) -> int:
+    return sum(write() for write in group)
 
 
 def child_sk(child: MergedRun, parent: RunRef) -> str:
