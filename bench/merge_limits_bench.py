@@ -206,6 +206,10 @@ def measure(harness: Harness, build: Callable[[], list[dict[str, Any]]]) -> tupl
     return best[0], best[1], peak, requests, outcome
 
 
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "n/a"
+
+
 def round_trips(
     harness: Harness, metered: Harness, events: list[dict[str, Any]]
 ) -> dict[int, tuple[float, float, Any]]:
@@ -277,7 +281,7 @@ def run() -> list[str]:
     share = top[0] / timeout
     inside = SCALES[-1] == 1.0 and share <= TIMEOUT_SHARE and top[2] < memory_mb * mb / 2
     verdict = "well inside" if inside else ("NOT well inside" if SCALES[-1] == 1.0 else "not measured at the limits")
-    load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "n/a"
+    load = loadavg()
     lines.append(
         f"  CPU at {SCALES[-1]:g} x the limits: {top[1]:.1f} s, {top[1] / timeout:.0%} of the timeout (CPU time does "
         f"not depend on the machine's other processes; load average {load} on {os.cpu_count()} cores)"
@@ -295,7 +299,8 @@ def run() -> list[str]:
             f"({seq / timeout:.0%} of the {timeout:.0f} s timeout), on {threads} threads {par:.1f} s "
             f"({par / timeout:.0%}): {seq / par:.2f}x; the dataset-write phase alone {seq_phase[0]:.1f} s -> "
             f"{par_phase[0]:.1f} s ({seq_phase[0] / max(1e-6, par_phase[0]):.1f}x; {seq_phase[1]:.1f} and "
-            f"{par_phase[1]:.1f} CPU s: moto's CPU bounds it)"
+            f"{par_phase[1]:.1f} CPU s: moto's CPU bounds it); load average {loadavg()}: on a loaded machine 8 "
+            "threads also get more of the CPU than 1, so the ratio is then an upper bound"
         )
         same = (seq_units.total_wru, seq_units.total_rru, +seq_units.requests) == (
             par_units.total_wru,
