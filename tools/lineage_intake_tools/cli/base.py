@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, TextIO
 
-from lineage_intake_tools.envfile import read_env_file
+from lineage_intake_tools.envfile import endpoint_url, read_env_file
 
 PROG = "lineage-intake"
 EXIT_OK = 0
@@ -139,11 +139,11 @@ class Context:
         return boto3.session.Session(region_name=self.region, **kwargs)
 
     def client(self, service: str) -> Any:
-        """A boto3 client; ``AWS_ENDPOINT_URL_<SERVICE>`` or ``AWS_ENDPOINT_URL`` points it at a local endpoint."""
+        """A boto3 client; botocore's ``AWS_ENDPOINT_URL_<SERVICE_ID>`` or ``AWS_ENDPOINT_URL`` points it at a local
+        endpoint (``envfile.endpoint_url``: the local stack serves DynamoDB apart from the rest)."""
         from botocore.exceptions import NoRegionError
 
-        specific = f"AWS_ENDPOINT_URL_{service.upper().replace('-', '_')}"
-        endpoint = self.env.get(specific) or self.env.get("AWS_ENDPOINT_URL") or None
+        endpoint = endpoint_url(self.env, service)
         try:
             return self.session.client(service, endpoint_url=endpoint)
         except NoRegionError as exc:

@@ -32,10 +32,12 @@ def dead_letters(ctx: Context, with_merge: bool) -> Any:
     from lineage_intake.service.redrive import DeadLetters
     from lineage_intake.store.deadletter import DeadLetterStore
 
+    from lineage_intake_tools.envfile import endpoint_url
+
     # Stream calls go to the regional endpoint (boto3's account-based endpoints are not served by every stand-in).
     streams = ctx.session.client(
         "dynamodbstreams",
-        endpoint_url=ctx.env.get("AWS_ENDPOINT_URL_DYNAMODBSTREAMS") or ctx.env.get("AWS_ENDPOINT_URL") or None,
+        endpoint_url=endpoint_url(ctx.env, "dynamodbstreams"),
         config=Config(account_id_endpoint_mode="disabled"),
     )
     store = DeadLetterStore(ctx.client("sqs"), streams, queue_url(ctx))
