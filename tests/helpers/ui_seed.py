@@ -9,6 +9,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -59,7 +60,9 @@ def dbt_run(stack: RunningStack, suffix: str) -> list[dict[str, Any]]:
 
 
 def send_merged(stack: RunningStack, events: list[dict[str, Any]], states: tuple[str, ...] = ("COMPLETED",)) -> None:
-    """POST each event with the stack's API key, then wait until each run is merged into one of ``states``."""
+    """POST each event with the stack's API key, then wait until each run is merged into one of ``states`` and
+    each output dataset reads back: a merge writes the run item before the job's datasets, so a run that reads as
+    COMPLETED can come a moment before its datasets."""
     for event in events:
         answer = requests.post(
             stack.url + "/api/v1/lineage",
@@ -69,18 +72,27 @@ def send_merged(stack: RunningStack, events: list[dict[str, Any]], states: tuple
         )
         assert answer.status_code == 200, answer.text
     pending = {e["run"]["runId"] for e in events}
+    outputs = {
+        f"/api/v1/namespaces/{quote(o['namespace'], safe='')}/datasets/{quote(o['name'], safe='')}"
+        for e in events
+        for o in e.get("outputs") or ()
+    }
     deadline = time.monotonic() + MERGE_TIMEOUT
-    while pending and time.monotonic() < deadline:
+    while (pending or outputs) and time.monotonic() < deadline:
         for run_id in list(pending):
-            answer = requests.get(
-                f"{stack.url}/api/v1/jobs/runs/{run_id}",
-                headers={"Authorization": f"Bearer {stack.read_token}"},
-                timeout=30,
-            )
+            answer = _read(stack, f"/api/v1/jobs/runs/{run_id}")
             if answer.status_code == 200 and answer.json()["state"] in states:
                 pending.discard(run_id)
+        for path in list(outputs) if not pending else ():
+            if _read(stack, path).status_code == 200:
+                outputs.discard(path)
         time.sleep(0.3)
     assert not pending, f"runs not merged in {MERGE_TIMEOUT}s: {pending}"
+    assert not outputs, f"datasets not readable in {MERGE_TIMEOUT}s: {outputs}"
+
+
+def _read(stack: RunningStack, path: str) -> requests.Response:
+    return requests.get(stack.url + path, headers={"Authorization": f"Bearer {stack.read_token}"}, timeout=30)
 
 
 FACET = {"_producer": "https://example.com/tests", "_schemaURL": "https://openlineage.io/spec/facets/1-0-0/x.json"}
