@@ -139,12 +139,6 @@ def test_a_throttled_dataset_write_fails_the_merge_as_retriable_once_the_other_w
     assert len(threads.calls) == made and throttled.snapshot() == after_failure
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known, not from the parallel writes (sequential too): the job's lineageDigest is claimed before its "
-    "edges and datasets are written, so a retry finds the job unchanged and skips the datasets a failed merge "
-    'left out (docs/merge.md "Batched writes")',
-)
 @pytest.mark.parametrize("write_threads", [1, DATASET_WRITE_THREADS])
 def test_the_retry_of_a_merge_that_failed_on_a_dataset_write_leaves_the_tables_of_a_clean_merge(
     aws: boto3.Session, write_threads: int
