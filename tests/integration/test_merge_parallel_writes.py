@@ -1,7 +1,7 @@
 """A merge's dataset and schema-version writes side by side (issue 13, docs/merge.md "Parallel dataset writes"):
 the same items and counts as one after the other, a refused condition counted as before, a failing write fails
-the merge once the writes in flight are done (its retry's known gap: a strict xfail). Every pipeline has tables
-of its own in one moto account."""
+the merge once the writes in flight are done, and its retry completes it (docs/merge.md "Concurrency"). Every
+pipeline has tables of its own in one moto account."""
 
 from __future__ import annotations
 
@@ -140,12 +140,6 @@ def test_a_throttled_dataset_write_fails_the_merge_as_retriable_once_the_other_w
     assert len(threads.calls) == made and throttled.snapshot() == after_failure
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known, not from the parallel writes (sequential too): the job's lineageDigest is claimed before its "
-    "edges and datasets are written, so a retry finds the job unchanged and skips the datasets a failed merge "
-    'left out (docs/merge.md "Parallel dataset writes")',
-)
 @pytest.mark.parametrize("write_threads", [1, DATASET_WRITE_THREADS])
 def test_the_retry_of_a_merge_that_failed_on_a_dataset_write_leaves_the_tables_of_a_clean_merge(
     aws: boto3.Session, write_threads: int

@@ -134,7 +134,10 @@ def test_a_run_of_many_datasets_writes_its_edges_in_full_transactions_and_one_na
     transactions = [p["TransactItems"] for name, p in calls.requests if name == "TransactWriteItems"]
     writes = sum(len(t) - 1 for t in transactions)
     assert writes == 30 + 30 + 120 and len(transactions) == math.ceil(writes / TRANSACTION_WRITES)
-    assert all(len(t) <= 100 and "ConditionCheck" in t[0] for t in transactions)
+    assert all(len(t) <= 100 and "ConditionCheck" in t[0] for t in transactions[:-1])
+    # And the last one's guard is the job's seal: its lineageDigest, under the same condition
+    seal = transactions[-1][0]["Update"]
+    assert seal["ConditionExpression"] == "#g = :g" and "lineageDigest" in seal["ExpressionAttributeNames"].values()
     assert len(pipeline.lineage.job_edges(NS, JOB)["outputs"]) == 30
     assert len(pipeline.lineage.column_lineage(NS, "out29", "c3")) == 1
     # And the namespace item was created once, not once per dataset: no write was refused

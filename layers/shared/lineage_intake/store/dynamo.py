@@ -344,21 +344,34 @@ def delete_action(table: str, pk: str, sk: str) -> Action:
 
 @dataclass
 class Guard:
-    """A ConditionCheck that fences a batch of writes to one claim."""
+    """A ConditionCheck that fences a batch of writes to one claim. With ``sets``, an Update of the guarded item
+    under the same condition instead: a write that completes the claim fences the batch at the price of the
+    check it replaces (a transaction bills both as a write of the item)."""
 
     pk: str
     sk: str
     attribute: str
     value: str
+    sets: Mapping[str, Any] | None = None
+
+    def condition(self) -> tuple[str, dict[str, str], dict[str, Any]]:
+        return "#g = :g", {"#g": self.attribute}, {":g": {"S": self.value}}
+
+    def update(self, table: str) -> Action:
+        """The guarded write alone, as one conditional UpdateItem (no transaction: half its units)."""
+        return update_action(table, self.pk, self.sk, Update(sets=dict(self.sets or {})), self.condition())
 
     def transact(self, table: str) -> dict[str, Any]:
+        if self.sets:
+            return self.update(table).transact()
+        expression, names, values = self.condition()
         return {
             "ConditionCheck": {
                 "TableName": table,
                 "Key": key(self.pk, self.sk),
-                "ConditionExpression": "#g = :g",
-                "ExpressionAttributeNames": {"#g": self.attribute},
-                "ExpressionAttributeValues": {":g": {"S": self.value}},
+                "ConditionExpression": expression,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
             }
         }
 
@@ -421,7 +434,8 @@ class Transaction:
 
     def run(self) -> Guard | None:
         attempt = 0
-        while self.actions:
+        # A guard that writes is written even when every action was dropped: it completes the claim.
+        while self.actions or any(g.sets for g in self.guards):
             items = [g.transact(self.table) for g in self.guards] + [a.transact() for a in self.actions]
             try:
                 self.client.transact_write_items(TransactItems=items)

@@ -211,7 +211,8 @@ class LineageStore(LineageWrites):
     # ------------------------------------------------------------------ job lineage
     def _write_job_lineage(self, run: MergedRun, merged_at: str, result: WriteResult) -> None:
         """The job's current lineage follows its latest run that reported datasets; a run without datasets never
-        touches it. The job item's ``lineageDigest`` tells, from one GetItem, whether anything changed."""
+        touches it. The job item's ``lineageDigest`` tells, from one GetItem, whether anything changed; it is
+        written last (the seal), so a merge that failed midway is resumed by its retry, not skipped."""
         job_pk = keys.job_key(run.namespace, run.job)
         job = self._get(job_pk, JOB_SK, ["lineageVersion", "lineageDigest", "placeholder"], consistent=False)
         listed: set[str] = set()  # namespaces whose item this merge has created (or found) already
@@ -240,36 +241,51 @@ class LineageStore(LineageWrites):
             return
         if have > version:
             raise Superseded("a newer merge of this run has claimed the job")
-        claim = Update(
-            sets={
-                **job_identity(run.namespace, run.job),
-                **run.job_content(),
-                "lineageVersion": version,
-                "lineageDigest": digest,
-                "mergedAt": merged_at,
-            },
-            removes=["placeholder"],
-        )
-        condition = ("attribute_not_exists(#lv) OR #lv < :lv", {"#lv": "lineageVersion"}, {":lv": {"S": version}})
-        try:
-            with dynamo_errors():
-                self.dynamodb.update_item(**update_action(self.table, job_pk, JOB_SK, claim, condition).body)
-        except DuplicateItem:
-            result.skipped_newer += 1  # a newer run claimed the job between our read and our write
-            return
-        result.written += 1
+        # Claimed without a digest (pending), sealed with it by the last write: a merge that fails in between
+        # leaves its claim pending, and its retry resumes it (docs/merge.md, "Concurrency").
+        resumed = have == version
+        if not resumed:
+            claim = Update(
+                sets={
+                    **job_identity(run.namespace, run.job),
+                    **run.job_content(),
+                    "lineageVersion": version,
+                    "mergedAt": merged_at,
+                },
+                removes=["placeholder", "lineageDigest"],
+            )
+            # The same version too: a stale read may not show this version's pending claim (rewrites are idempotent).
+            condition = (
+                "attribute_not_exists(#lv) OR #lv <= :lv",
+                {"#lv": "lineageVersion"},
+                {":lv": {"S": version}},
+            )
+            try:
+                with dynamo_errors():
+                    self.dynamodb.update_item(**update_action(self.table, job_pk, JOB_SK, claim, condition).body)
+            except DuplicateItem:
+                result.skipped_newer += 1  # a newer run claimed the job between our read and our write
+                return
+            result.written += 1
         result.lineage_changed = True
         self._write_tags(run, result)
+        # Datasets before the edges: the seal goes with the last edges, and nothing may be left after it.
+        self._write_datasets(run, result, listed)
         guard = Guard(job_pk, JOB_SK, "lineageVersion", version)
+        seal = Guard(job_pk, JOB_SK, "lineageVersion", version, sets={"lineageDigest": digest})
         try:
-            self._write_edges(run, job_pk, have, guard, result)
+            self._write_edges(run, job_pk, have, guard, result, seal)
         except TakenOver:
             return
-        self._write_datasets(run, result, listed)
+        if resumed:
+            result.written += 1  # the job item: this merge made no claim, its seal completed the item
 
-    def _write_edges(self, run: MergedRun, job_pk: str, previous: str, guard: Guard, result: WriteResult) -> None:
+    def _write_edges(
+        self, run: MergedRun, job_pk: str, previous: str, guard: Guard, result: WriteResult, seal: Guard
+    ) -> None:
         """New edges become current (firstSeen written once); edges the run no longer reports become history
-        (``current: false``, lastSeen of the latest earlier run with lineage); column edges are replaced."""
+        (``current: false``, lastSeen of the latest earlier run with lineage); column edges are replaced. The
+        job's ``seal`` (its lineageDigest) is written last, with the last transaction."""
         existing = {i["sk"]: i for i in self._query_prefix(job_pk, "EDGE#R#", ["sk", "current", "contentHash"])}
         wanted = {edge_sk(e, "R"): edge_item(job_pk, e, "R") for e in run.edges()}
         actions: list[Action] = []
@@ -297,7 +313,7 @@ class LineageStore(LineageWrites):
                 continue
             actions.append(Action("Put", {"TableName": self.table, "Item": to_item(item)}, approximate_size(item)))
         actions += [delete_action(self.table, job_pk, sk) for sk in sorted(set(columns) - set(wanted_columns))]
-        self._transact(actions, [guard], result)
+        self._transact(actions, [guard], result, seal)
 
     def _last_lineage_run(self, run: MergedRun, previous: str) -> tuple[str, str | None]:
         """(lastEventTime, runId) of the job's latest run before this one that reported datasets: when the edges

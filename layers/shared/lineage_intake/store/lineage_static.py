@@ -238,16 +238,28 @@ class LineageWrites(LineageReader):
         except DuplicateItem:
             return 0
 
-    def _transact(self, actions: list[Action], guards: list[Guard], result: WriteResult) -> None:
-        """Write in chunks, each fenced by the guards. A failed guard raises ``Superseded`` (run guard) or
-        ``TakenOver`` (job guard: a newer run or JobEvent now owns the section)."""
-        for chunk in chunks(actions):
-            failed = Transaction(self.dynamodb, self.table, chunk, guards, result, self.sleep).run()
-            if failed is None:
-                continue
-            if failed.sk == JOB_SK:
-                raise TakenOver(f"a newer writer claimed {failed.attribute}")
-            raise Superseded("a newer merge of this run has been written")
+    def _transact(
+        self, actions: list[Action], guards: list[Guard], result: WriteResult, seal: Guard | None = None
+    ) -> None:
+        """Write in chunks, each fenced by the guards. ``seal``, a guard that writes (``Guard.sets``), is made
+        last: with the last chunk, in place of the guard of its item (no extra action), or alone when there is
+        nothing else to write. A failed guard raises ``Superseded`` (run guard) or ``TakenOver`` (job guard: a
+        newer run or JobEvent now owns the section)."""
+        parts = list(chunks(actions))
+        if seal is not None and not parts:
+            try:
+                with dynamo_errors():
+                    self.dynamodb.update_item(**seal.update(self.table).body)
+            except DuplicateItem:
+                raise _lost(seal) from None
+            return
+        for i, chunk in enumerate(parts):
+            fence = guards
+            if seal is not None and i == len(parts) - 1:
+                fence = [seal, *(g for g in guards if (g.pk, g.sk) != (seal.pk, seal.sk))]
+            failed = Transaction(self.dynamodb, self.table, chunk, fence, result, self.sleep).run()
+            if failed is not None:
+                raise _lost(failed)
 
     def _update_if(self, action: Action) -> int:
         """One conditional UpdateItem on its own; 0 when its condition (a newer or earlier value) refused it."""
@@ -257,3 +269,10 @@ class LineageWrites(LineageReader):
             return 1
         except DuplicateItem:
             return 0
+
+
+def _lost(guard: Guard) -> ConflictError:
+    """What a failed guard means: a newer writer owns the job's section, or a newer merge of the run is stored."""
+    if guard.sk == JOB_SK:
+        return TakenOver(f"a newer writer claimed {guard.attribute}")
+    return Superseded("a newer merge of this run has been written")
