@@ -376,23 +376,24 @@ class LineageStore(LineageWrites):
             if view.fields is not None or view.symlinks is not None:
                 digest = content_hash({"fields": view.fields, "symlinks": view.symlinks})
                 have = str(current.get("schemaVersion", "")) if current else ""
-                if view.fields is not None and (
-                    have > run.order or not current or current.get("schemaDigest") != digest
-                ):
+                # The run's order and this merge's version: a later merge of the same run (a streaming run, a
+                # late event) that reports another schema replaces the one its earlier merge wrote.
+                version = f"{run.order}#{run.merge_version}"
+                if view.fields is not None and (have > version or not current or current.get("schemaDigest") != digest):
                     mine.append(partial(self._update_if, self._version_action(pk, view, digest, run)))
-                if current is not None and (current.get("schemaDigest") == digest or have > run.order):
+                if current is not None and (current.get("schemaDigest") == digest or have > version):
                     self._dataset_ui_write(pk, ui, mine, result)
                     continue
                 sets |= {
                     "fields": [dict(f) for f in view.fields] if view.fields is not None else None,
                     "symlinks": [dict(s) for s in view.symlinks] if view.symlinks is not None else None,
                     "schemaDigest": digest,
-                    "schemaVersion": run.order,
+                    "schemaVersion": version,
                 }
                 condition = (
                     "attribute_not_exists(#sv) OR #sv < :sv",
                     {"#sv": "schemaVersion"},
-                    {":sv": {"S": run.order}},
+                    {":sv": {"S": version}},
                 )
             elif current is not None:
                 self._dataset_ui_write(pk, ui, mine, result)
