@@ -35,7 +35,7 @@ GENERATOR = _generator()
 
 
 #: Markers that name the merge that last *changed* a shared record (which depends on arrival order).
-SHARED_VERSION_MARKERS = ("staticVersion", "lineageVersion", "definedVersion")
+SHARED_VERSION_MARKERS = ("staticVersion", "lineageVersion", "definedVersion", "schemaVersion")
 
 
 class RecordingGrace:

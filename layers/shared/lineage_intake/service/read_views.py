@@ -285,7 +285,7 @@ def dataset_view(
         # A listing row: the output fields only, from the dataset item (no read per row); the dataset's own
         # GET gives their inputs (docs/read-api.md "What Marquez's web UI needs").
         column_lineage = [ColumnLineage(name=str(f)) for f in item["columnLineageFields"]] or None
-    # The merge's dataset item has ``createdAt`` (since issue 14) and ``schemaVersion`` (<time>#<runId> of the
+    # The merge's dataset item has ``createdAt`` (since issue 14) and ``schemaVersion`` (<time>#<runId>#<merge> of the
     # latest schema); a DatasetEvent's has ``definedAt``.
     schema_time = str(item.get("schemaVersion") or "").partition("#")[0]
     created = time_of(
