@@ -66,7 +66,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from lineage_intake_tools.envfile import endpoint_variable
+from lineage_intake_tools.envfile import endpoint_url, endpoint_variable
 from lineage_intake_tools.local import logfiles, moto_lock
 from lineage_intake_tools.local.dynamodb_endpoint import DynamoDBEndpoint
 from lineage_intake_tools.local.front import AuthorizerConfig, FunctionError, Gateway, HttpFront, Route
@@ -717,9 +717,7 @@ class LocalStack:
 
         client = self._session().client(
             service,
-            endpoint_url=(self.dynamodb_url or self.endpoint_url)
-            if service in _DYNAMODB_SERVICES
-            else self.endpoint_url,
+            endpoint_url=endpoint_url(endpoint_variables(self.endpoint_url, self.dynamodb_url), service),
             config=Config(retries={"mode": "standard", "max_attempts": 3}),
         )
         self._clients.append(client)
