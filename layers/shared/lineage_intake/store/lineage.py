@@ -409,7 +409,7 @@ class LineageStore(LineageWrites):
         groups not started are not): no write outlives the merge (what its retry redoes: docs/merge.md,
         "Parallel dataset writes")."""
         if self.write_threads <= 1 or len(groups) < PARALLEL_DATASET_WRITES:
-            return sum(write() for group in groups for write in group)
+            return sum(_in_order(group) for group in groups)
         with ThreadPoolExecutor(min(self.write_threads, len(groups)), thread_name_prefix="lineage-write") as pool:
             futures = [pool.submit(_in_order, group) for group in groups]
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
